@@ -1,0 +1,245 @@
+"""The adapter boundary: quarantine, pandera validation and count conservation for one source.
+
+Each source (an Arena table, an Infotrygd file, a municipal file) passes its rows through one
+``Boundary``. Rows that cannot be parsed are rejected at once; rows that parse are validated
+together by a pandera schema (lazily, so one run reports every failing row), and the failures are
+quarantined with a reason that names the column, the value and the rule. ``close()`` proves that
+every row read was either accepted or quarantined.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from personkort import ident as idents
+from personkort import kommuner
+from personkort.records import Finding, Quarantined, Register, SourceCount
+
+
+class RefusedSource(Exception):
+    """A whole source is refused (e.g. a cut-short Infotrygd file): nothing of it may be loaded."""
+
+    def __init__(self, register: Register, source: str, reason: str) -> None:
+        super().__init__(f"{register} {source} refused: {reason}")
+        self.register = register
+        self.source = source
+        self.reason = reason
+
+
+class CountMismatch(AssertionError):
+    """Records in != accepted + quarantined: an adapter lost or invented a record. A bug, loudly."""
+
+
+class BadValue(ValueError):
+    """A value that does not parse as its type; the message is the quarantine reason."""
+
+
+class Boundary:
+    """Collects one source's rows, quarantine and findings, and keeps its counts honest."""
+
+    def __init__(self, register: Register, source: str) -> None:
+        self.register = register
+        self.count = SourceCount(register, source)
+        self.quarantine: list[Quarantined] = []
+        self.findings: list[Finding] = []
+        self._rows: list[dict[str, Any]] = []
+        self._locations: list[str] = []
+        self._raws: list[str] = []
+
+    def reject(self, location: str, reason: str, raw: str) -> None:
+        """Quarantine a row that could not be parsed at all."""
+        self.count.read += 1
+        self.count.quarantined += 1
+        self.quarantine.append(Quarantined(self.register, location, reason, raw))
+
+    def candidate(self, row: dict[str, Any], location: str, raw: str) -> None:
+        """A parsed row, waiting for schema validation."""
+        self.count.read += 1
+        self._rows.append(row)
+        self._locations.append(location)
+        self._raws.append(raw)
+
+    def validated(
+        self, schema: type[pa.DataFrameModel], *, extra_failures: dict[int, str] | None = None
+    ) -> Iterator[tuple[dict[str, Any], str]]:
+        """Validate every candidate at once; yield (row, location) for the rows that pass and
+        quarantine the rest. ``extra_failures`` adds reasons (by candidate index) found elsewhere,
+        e.g. in a second schema over a nested part of the same record."""
+        failures = schema_failures(schema, self._rows)
+        for i, reason in (extra_failures or {}).items():
+            failures[i] = f"{failures[i]}; {reason}" if i in failures else reason
+        rows, locations, raws = self._rows, self._locations, self._raws
+        self._rows, self._locations, self._raws = [], [], []
+        for i, row in enumerate(rows):
+            if i in failures:
+                self.reject_counted(locations[i], failures[i], raws[i])
+            else:
+                self.count.accepted += 1
+                yield row, locations[i]
+
+    def reject_counted(self, location: str, reason: str, raw: str) -> None:
+        """Quarantine a row already counted as read."""
+        self.count.quarantined += 1
+        self.quarantine.append(Quarantined(self.register, location, reason, raw))
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The candidates not yet validated (for a second schema over nested parts)."""
+        return self._rows
+
+    def find(self, location: str, kind: str, detail: str) -> None:
+        self.findings.append(Finding(self.register, location, kind, detail))
+
+    def check_ident(self, location: str, value: str | None, what: str = "identity number") -> None:
+        """Report an identity number that fails validation; the record is still read."""
+        result = idents.try_parse(value)
+        if isinstance(result, idents.IdentError):
+            self.find(location, "invalid_ident", f"{what}: {result.problem.value}: {result}")
+
+    def check_kommune(self, location: str, number: str | None, what: str = "kommunenr") -> None:
+        """Report a pre-reform or unknown municipality number; the record is still read."""
+        if not number:
+            return
+        now = kommuner.current(number)
+        if now is None:
+            self.find(location, "unknown_kommunenr", f"{what} {number} is not a known municipality")
+        elif now != number:
+            self.find(location, "pre_reform_kommunenr", f"{what} {number} is now {now}")
+
+    def close(self) -> SourceCount:
+        """Prove conservation: every row read was accepted or quarantined."""
+        if self._rows:
+            raise CountMismatch(f"{self.count.source}: {len(self._rows)} rows never validated")
+        if not self.count.conserved:
+            c = self.count
+            raise CountMismatch(
+                f"{c.source}: read {c.read} != accepted {c.accepted} + quarantined {c.quarantined}"
+            )
+        self.count.findings = len(self.findings)
+        return self.count
+
+
+def schema_failures(schema: type[pa.DataFrameModel], rows: list[dict[str, Any]]) -> dict[int, str]:
+    """Run a pandera schema lazily over rows; return a reason per failing row index."""
+    if not rows:
+        return {}
+    frame = to_frame(schema, rows)
+    try:
+        schema.validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        return _reasons(exc.failure_cases)
+    return {}
+
+
+def to_frame(schema: type[pa.DataFrameModel], rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Build a polars frame of exactly the schema's columns (Decimals checked as floats)."""
+    dtypes = {name: col.dtype.type for name, col in schema.to_schema().columns.items()}
+    data = {}
+    for name, dtype in dtypes.items():
+        values = [row[name] for row in rows]
+        if dtype == pl.Float64:
+            values = [None if v is None else float(v) for v in values]
+        elif dtype == pl.Datetime:
+            values = [_naive_utc(v) for v in values]
+        data[name] = pl.Series(name, values, dtype=dtype, strict=False)
+    return pl.DataFrame(data)
+
+
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _reasons(cases: pl.DataFrame) -> dict[int, str]:
+    reasons: dict[int, list[str]] = {}
+    for case in cases.iter_rows(named=True):
+        index = case["index"]
+        if index is None:  # a schema-wide failure (e.g. a missing column): a bug, not bad data
+            raise RuntimeError(f"schema failure with no row (an adapter bug): {case}")
+        rule = case["check"]
+        value = case["failure_case"]
+        text = f"{case['column']}: {value!r} fails {rule}" if value is not None else rule
+        reasons.setdefault(int(index), []).append(text)
+    return {i: "; ".join(r) for i, r in reasons.items()}
+
+
+# ---- value parsers shared by the adapters: each raises BadValue with a quarantine reason ----
+
+
+def parse_date(value: object, field: str, *, fmt: str = "iso") -> dt.date | None:
+    """A date from a register: ISO text, ``YYYYMMDD``, ``DD.MM.YYYY``, or a driver's date."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        if fmt == "iso":
+            return dt.date.fromisoformat(text[:10]) if len(text) >= 10 else _fail(text)
+        if fmt == "yyyymmdd":
+            if text == "00000000":
+                return None
+            if len(text) != 8 or not text.isdigit():
+                _fail(text)
+            return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        if fmt == "dmy":
+            day, month, year = text.split(".")
+            if len(year) != 4:
+                _fail(text)
+            return dt.date(int(year), int(month), int(day))
+    except (ValueError, TypeError):
+        pass
+    raise BadValue(f"invalid {field} date: {text!r}")
+
+
+def _fail(text: str) -> dt.date:
+    raise ValueError(text)
+
+
+def parse_timestamp(value: object, field: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value
+    try:
+        return dt.datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        raise BadValue(f"invalid {field} timestamp: {value!r}") from None
+
+
+def parse_decimal(value: object, field: str) -> Decimal | None:
+    """A money amount; Norwegian text (``7 414,26``) or a driver's number."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    text = str(value).strip().replace("\u00a0", "").replace(" ", "").replace(",", ".")
+    if not text:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise BadValue(f"bad amount in {field}: {value!r}") from None
+    if not amount.is_finite():
+        raise BadValue(f"bad amount in {field}: {value!r}")
+    return amount
+
+
+def blank_to_none(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None

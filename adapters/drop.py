@@ -1,0 +1,82 @@
+"""A night's drop folder: every register's extract, read through its adapter.
+
+``arena/arena.sqlite`` (or a database URL in production), ``infotrygd/infotrygd_YYYYMMDD.dat``
+and ``kommune/{sosio,flyt}_KKKK_YYYYMMDD.*``. A source that is refused (a cut-short Infotrygd
+file) or missing is recorded as a refusal, and the rest of the drop is still read, so the steward
+sees everything that went wrong in one run; the caller decides whether the night may publish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from adapters.arena import read_arena
+from adapters.boundary import RefusedSource
+from adapters.flyt import read_flyt
+from adapters.infotrygd import FILE_PATTERN as INFOTRYGD_FILE
+from adapters.infotrygd import read_infotrygd
+from adapters.municipal import FILE_PATTERN as MUNICIPAL_FILE
+from adapters.sosio import read_sosio
+from personkort.records import Extract, Refusal, Register
+
+Progress = Callable[[str], None]
+
+
+def sources(drop: Path) -> list[tuple[Register, str, Path]]:
+    """The sources a drop folder holds, in reading order: (register, name, path)."""
+    found: list[tuple[Register, str, Path]] = []
+    arena = drop / "arena" / "arena.sqlite"
+    if arena.exists():
+        found.append((Register.ARENA, "arena", arena))
+    for path in sorted((drop / "infotrygd").glob("*")):
+        found.append((Register.INFOTRYGD, path.name, path))
+    for path in sorted((drop / "kommune").glob("*")):
+        found.append((Register.KOMMUNE, path.name, path))
+    return found
+
+
+def read_drop(
+    drop: Path, *, arena_url: str | None = None, progress: Progress | None = None
+) -> Extract:
+    """Read every source in ``drop``; ``arena_url`` overrides the folder's SQLite file."""
+    if not drop.is_dir():
+        raise FileNotFoundError(f"drop folder {drop} does not exist")
+    out = Extract()
+    found = sources(drop)
+    if arena_url is not None:
+        found = [s for s in found if s[0] != Register.ARENA]
+        found.insert(0, (Register.ARENA, "arena", Path(arena_url)))
+    registers = {register for register, _, _ in found}
+    for register in Register:
+        if register not in registers:
+            out.refusals.append(Refusal(register, str(drop), f"no {register} extract delivered"))
+    infotrygd_files = [s for s in found if s[0] == Register.INFOTRYGD]
+    for register, name, path in found:
+        if progress:
+            progress(name)
+        try:
+            out.extend(read_source(register, name, path, arena_url, len(infotrygd_files)))
+        except RefusedSource as exc:
+            out.refusals.append(Refusal(exc.register, exc.source, exc.reason))
+    return out
+
+
+def read_source(
+    register: Register, name: str, path: Path, arena_url: str | None, infotrygd_files: int
+) -> Extract:
+    """Read one source of a drop folder through its adapter; raise RefusedSource if refused."""
+    if register is Register.ARENA:
+        return read_arena(arena_url or f"sqlite:///{path.resolve()}")
+    if register is Register.INFOTRYGD:
+        if not INFOTRYGD_FILE.match(name):
+            raise RefusedSource(
+                register, name, "not an Infotrygd file name (infotrygd_YYYYMMDD.dat)"
+            )
+        if infotrygd_files > 1:
+            raise RefusedSource(register, name, f"{infotrygd_files} Infotrygd files; one expected")
+        return read_infotrygd(path)
+    match = MUNICIPAL_FILE.match(name)
+    if not match:
+        raise RefusedSource(register, name, "not a municipal file name (sosio|flyt_KKKK_YYYYMMDD)")
+    return read_sosio(path) if match.group(1) == "sosio" else read_flyt(path)

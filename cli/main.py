@@ -1,0 +1,170 @@
+"""The ``personkort`` command line: the edge where adapters, simulator and core meet."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from adapters.drop import read_drop, sources
+from personkort.records import Extract
+
+app = typer.Typer(
+    help="personkort: one person card per real person, from three legacy registers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True, soft_wrap=True)
+out = Console(width=None if sys.stdout.isatty() else 120)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@app.command()
+def read(
+    drop_dir: Annotated[Path, typer.Argument(help="A night's drop folder.")],
+    quarantine: Annotated[
+        Path | None, typer.Option(help="Write quarantined records as CSV register,location,reason.")
+    ] = None,
+    findings: Annotated[
+        Path | None, typer.Option(help="Write data-quality findings as CSV.")
+    ] = None,
+    arena_url: Annotated[
+        str | None, typer.Option(help="Read Arena from this database URL instead of the folder.")
+    ] = None,
+) -> None:
+    """Read a drop folder through every adapter and print per-source counts."""
+    if not drop_dir.is_dir():
+        console.print(f"[red]error:[/] drop folder {drop_dir} does not exist")
+        raise typer.Exit(2)
+    total = len(sources(drop_dir))
+    with _progress() as bar:
+        task = bar.add_task("reading", total=total)
+
+        def step(name: str) -> None:
+            bar.update(task, advance=1, description=f"reading {name}")
+
+        extract = read_drop(drop_dir, arena_url=arena_url, progress=step)
+    out.print(counts_table(extract))
+    if quarantine is not None:
+        write_quarantine(extract, quarantine)
+        console.print(f"quarantine: {len(extract.quarantine)} records written to {quarantine}")
+    if findings is not None:
+        write_findings(extract, findings)
+        console.print(f"findings: {len(extract.findings)} written to {findings}")
+    for refusal in extract.refusals:
+        console.print(f"[red]refused:[/] {refusal.register} {refusal.source}: {refusal.reason}")
+    if extract.refusals:
+        raise typer.Exit(1)
+
+
+def counts_table(extract: Extract) -> Table:
+    """Per-source counts, with a subtotal per register."""
+    table = Table(title="records per source")
+    for column in ("register", "source", "read", "accepted", "quarantined", "findings"):
+        table.add_column(column, justify="left" if column in ("register", "source") else "right")
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for c in extract.counts:
+        numbers = [c.read, c.accepted, c.quarantined, c.findings]
+        table.add_row(c.register.value, c.source, *map(str, numbers))
+        totals[c.register.value] = [
+            a + b for a, b in zip(totals[c.register.value], numbers, strict=True)
+        ]
+    table.add_section()
+    for register, numbers in totals.items():
+        table.add_row(register, "[b]all[/]", *map(str, numbers))
+    return table
+
+
+def write_quarantine(extract: Extract, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["register", "location", "reason"])
+        for q in extract.quarantine:
+            writer.writerow([q.register.value, q.location, q.reason])
+
+
+def write_findings(extract: Extract, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["register", "location", "kind", "detail"])
+        for finding in extract.findings:
+            writer.writerow(
+                [finding.register.value, finding.location, finding.kind, finding.detail]
+            )
+
+
+@app.command()
+def simulate(
+    persons: Annotated[int, typer.Option(min=1, help="How many synthetic people.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 1,
+    nights: Annotated[int, typer.Option(min=1, help="How many consecutive nights.")] = 2,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for night1/, night2/, ...")] = Path(
+        "data/registers"
+    ),
+) -> None:
+    """Write simulated register extracts (with an answer key) for a synthetic population."""
+    from simulator import simulate as run_simulation
+
+    with _progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def step(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        summary = run_simulation(persons, seed, nights, out_dir, progress=step)
+    console.print(f"wrote {nights} night(s) for {persons} persons to {out_dir}")
+    out.print(summary)
+
+
+@app.command()
+def demo(
+    persons: Annotated[
+        int, typer.Option(min=100, help="Size of the simulated population.")
+    ] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed for the simulated registers.")] = 1,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo keeps its data.")] = Path(
+        "data/demo"
+    ),
+) -> None:
+    """Simulate two nights of registers and read each through every adapter.
+
+    Registers are simulated once per (persons, seed) and kept under ``--out``."""
+    registers = out_dir / f"registers-{persons}-{seed}"
+    if not (registers / "night2" / "truth" / "links.csv").exists():
+        simulate(persons=persons, seed=seed, nights=2, out_dir=registers)
+    for night in sorted(p for p in registers.iterdir() if p.name.startswith("night")):
+        quarantine = out_dir / f"{registers.name}-{night.name}-quarantine.csv"
+        out.rule(f"{night.name}: {night}")
+        try:
+            read(night, quarantine=quarantine, findings=None, arena_url=None)
+        except typer.Exit as exc:
+            if exc.exit_code:
+                raise
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="personkort")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""The canonical records every register adapter produces.
+
+Three registers describe the same people in three shapes. Adapters turn each shape into these
+typed records, each carrying the source key and the exact source location it came from, so that
+reconciliation, the card and the steward's quarantine view never need to know a file format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Register(StrEnum):
+    ARENA = "arena"
+    INFOTRYGD = "infotrygd"
+    KOMMUNE = "kommune"
+
+
+class Protection(StrEnum):
+    """Address protection, strictest first. Names match the answer key's ``adressebeskyttelse``."""
+
+    STRENGT_FORTROLIG = "STRENGT_FORTROLIG"
+    FORTROLIG = "FORTROLIG"
+
+
+class MunicipalServiceCode(StrEnum):
+    OKSOS = "OKSOS"  # økonomisk sosialhjelp
+    KVP = "KVP"  # kvalifiseringsprogrammet
+    BOLIG = "BOLIG"  # midlertidig botilbud
+    RUS = "RUS"  # rustiltak
+    GJELD = "GJELD"  # økonomisk rådgivning
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """One register's description of one person, keyed as the link export keys it."""
+
+    register: Register
+    source_key: str
+    location: str
+    ident: str | None  # normalised digits as the register holds them; may fail validation
+    surname: str
+    given_names: str
+    middle_name: str | None = None
+    name_raw: str | None = None  # the name field as written, where the register has one field
+    birth_date: dt.date | None = None
+    death_date: dt.date | None = None
+    address: str | None = None
+    postnr: str | None = None
+    poststed: str | None = None
+    kommunenr: str | None = None  # where the person lives, as the register says
+    phone: str | None = None
+    protection: Protection | None = None
+    skjermet: bool | None = None  # None: this register does not know
+    owner_kommune: str | None = None  # municipal records: the municipality that owns the data
+    ident_type: str | None = None  # FNR / DNR where the register states it
+    nav_office: str | None = None
+    veileder: str | None = None
+    formidlingsgruppe: str | None = None
+    kvalifiseringsgruppe: str | None = None
+    registered_at: dt.datetime | None = None
+    changed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdentHistory:
+    """An earlier identity number a register keeps for a person (Arena ``PERSON_IDENT_HIST``)."""
+
+    register: Register
+    source_key: str
+    location: str
+    ident: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+
+
+@dataclass(frozen=True, slots=True)
+class StateBenefit:
+    """An Arena decision (vedtak) or an Infotrygd benefit other than ``SH``."""
+
+    register: Register
+    source_key: str  # the person's source key
+    location: str
+    code: str  # DAGP AAP TILTPENG | SP UF AP BT EF
+    from_date: dt.date
+    to_date: dt.date | None
+    status: str | None = None  # Arena IVERK / AVSLU
+    daily_rate: Decimal | None = None  # Arena DAGSATS, kroner
+    monthly_amount: Decimal | None = None  # Infotrygd BELOP, kroner
+    grade: int | None = None  # Infotrygd GRAD, percent
+    diagnosis: str | None = None  # Infotrygd DIAGNOSE (ICPC-2): health information
+    justification: str | None = None  # Arena BEGRUNNELSE: health information for AAP
+    changed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """An Arena labour-market measure (tiltak) the person takes part in."""
+
+    register: Register
+    source_key: str
+    location: str
+    code: str
+    status: str
+    from_date: dt.date | None
+    to_date: dt.date | None
+    organiser: str | None
+    changed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MunicipalService:
+    """A municipal service decision: Sosio, Flyt, or an Infotrygd ``SH`` row paid on a
+    municipality's behalf. Always the owning municipality's data, whoever holds it."""
+
+    register: Register
+    system: str  # sosio | flyt | infotrygd
+    source_key: str
+    location: str
+    owner_kommune: str
+    service: MunicipalServiceCode
+    from_date: dt.date
+    to_date: dt.date | None
+    monthly_amount: Decimal | None = None
+    caseworker: str | None = None
+    free_text: str | None = None  # merknad / begrunnelse: the social worker's own notes
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A record that could not be read, kept whole with where it came from and why."""
+
+    register: Register
+    location: str
+    reason: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A record that was read but looks wrong; reported to the steward, never silently fixed.
+
+    ``detail`` never contains an identity number: findings reach logs and screens."""
+
+    register: Register
+    location: str
+    kind: str
+    detail: str
+
+
+@dataclass(slots=True)
+class SourceCount:
+    """Records in, accepted and quarantined for one source (a table, a file)."""
+
+    register: Register
+    source: str
+    read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    findings: int = 0
+
+    @property
+    def conserved(self) -> bool:
+        return self.read == self.accepted + self.quarantined
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A whole source refused (e.g. an Infotrygd file whose trailer does not add up)."""
+
+    register: Register
+    source: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Extract:
+    """Everything one or more adapters read from a drop folder."""
+
+    persons: list[PersonRecord] = field(default_factory=list)
+    ident_history: list[IdentHistory] = field(default_factory=list)
+    state_benefits: list[StateBenefit] = field(default_factory=list)
+    measures: list[Measure] = field(default_factory=list)
+    municipal_services: list[MunicipalService] = field(default_factory=list)
+    quarantine: list[Quarantined] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    counts: list[SourceCount] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+
+    def extend(self, other: Extract) -> None:
+        """Add another extract's records to this one."""
+        self.persons += other.persons
+        self.ident_history += other.ident_history
+        self.state_benefits += other.state_benefits
+        self.measures += other.measures
+        self.municipal_services += other.municipal_services
+        self.quarantine += other.quarantine
+        self.findings += other.findings
+        self.counts += other.counts
+        self.refusals += other.refusals

@@ -1,0 +1,67 @@
+"""Shared fixtures: the shared sample drop folders and the PostgreSQL test server.
+
+PostgreSQL tests run when the server at ``PERSONKORT_TEST_PG_URL`` answers. On a machine without
+one they skip with a visible reason, unless ``PERSONKORT_REQUIRE_PG=1`` (set by ``.ci/run``), where
+an unreachable server fails the run instead of hiding it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PERSONKORT_SHARED", ROOT.parent / "shared"))
+SAMPLE = SHARED / "registers" / "sample"
+PG_URL = os.environ.get(
+    "PERSONKORT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def sample() -> Path:
+    if not SAMPLE.is_dir():
+        pytest.fail(f"shared sample registers not found at {SAMPLE} (set PERSONKORT_SHARED)")
+    return SAMPLE
+
+
+@pytest.fixture(params=["night1", "night2"])
+def night(request: pytest.FixtureRequest, sample: Path) -> Path:
+    return sample / request.param
+
+
+@pytest.fixture(scope="session")
+def pg_engine(worker_id: str) -> Iterator[sa.Engine]:
+    """A PostgreSQL engine whose search_path is a schema of this test worker's own."""
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        message = f"PostgreSQL not reachable at {PG_URL}: {exc.orig}"
+        if os.environ.get("PERSONKORT_REQUIRE_PG") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    schema = f"pktest_{worker_id}_{os.getpid()}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine = sa.create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
