@@ -8,6 +8,7 @@ sees everything that went wrong in one run; the caller decides whether the night
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +35,18 @@ def sources(drop: Path) -> list[tuple[Register, str, Path]]:
     for path in sorted((drop / "kommune").glob("*")):
         found.append((Register.KOMMUNE, path.name, path))
     return found
+
+
+def fingerprint(drop: Path) -> str:
+    """A digest of every file in the drop folder (names and contents): the same drop, the same
+    fingerprint, so a rerun of a served night is recognised and changes nothing."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(p for p in drop.rglob("*") if p.is_file() and "truth" not in p.parts):
+        digest.update(str(path.relative_to(drop)).encode() + b"\x00")
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_drop(

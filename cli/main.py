@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -159,6 +160,97 @@ def demo(
         except typer.Exit as exc:
             if exc.exit_code:
                 raise
+
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store", help="Store URL (default: PERSONKORT_STORE_URL or data/personkort.sqlite)."
+    ),
+]
+
+
+@app.command()
+def night(
+    drop_dir: Annotated[Path, typer.Argument(help="The night's drop folder.")],
+    store: StoreOption = None,
+    arena_url: Annotated[
+        str | None, typer.Option(help="Read Arena from this database URL instead of the folder.")
+    ] = None,
+) -> None:
+    """Read, validate, reconcile and publish one night. A refused or failed night leaves the
+    previous night's cards served; rerunning a served night changes nothing."""
+    from adapters.drop import fingerprint
+    from personkort.nightly import run_night
+    from personkort.store import open_engine
+
+    if not drop_dir.is_dir():
+        console.print(f"[red]error:[/] drop folder {drop_dir} does not exist")
+        raise typer.Exit(2)
+    engine = open_engine(store)
+    with _progress() as bar:
+        task = bar.add_task("reading", total=len(sources(drop_dir)))
+
+        def step(name: str) -> None:
+            bar.update(task, advance=1, description=f"reading {name}")
+
+        extract = read_drop(drop_dir, arena_url=arena_url, progress=step)
+        bar.update(task, description="reconciling and writing")
+        outcome = run_night(
+            engine, extract, drop_dir=str(drop_dir.resolve()), fingerprint=fingerprint(drop_dir)
+        )
+    out.print(counts_table(extract))
+    summary = {k: v for k, v in outcome.counts.items() if k != "sources"}
+    for key, value in summary.items():
+        out.print(f"  {key}: {value}")
+    colour = {"published": "green", "unchanged": "yellow"}.get(outcome.status, "red")
+    console.print(f"[{colour}]{outcome.status}[/]: {outcome.message}")
+    if outcome.status not in ("published", "unchanged"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def links(
+    out_file: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    store: StoreOption = None,
+) -> None:
+    """Export register,source_key,person_id for every source record on a served card."""
+    from personkort.store import open_engine, queries
+
+    rows = _write_csv(
+        out_file, ["register", "source_key", "person_id"], queries.links(open_engine(store))
+    )
+    console.print(f"{rows} links written to {out_file}")
+
+
+@app.command("quarantine")
+def quarantine_export(
+    out_file: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    store: StoreOption = None,
+    night_id: Annotated[
+        int | None, typer.Option("--night", help="Night id (default: served).")
+    ] = None,
+) -> None:
+    """Export the served (or a given) night's quarantine as register,location,reason."""
+    from personkort.store import open_engine, queries
+
+    rows = _write_csv(
+        out_file,
+        ["register", "location", "reason"],
+        queries.quarantine(open_engine(store), night_id),
+    )
+    console.print(f"{rows} quarantined records written to {out_file}")
+
+
+def _write_csv(path: Path, header: list[str], rows: Iterable[Sequence[object]]) -> int:
+    count = 0
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count
 
 
 def main() -> None:

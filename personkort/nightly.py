@@ -1,0 +1,106 @@
+"""One night: reconcile what the adapters read, write it beside the served night, publish.
+
+The same steps the Airflow DAG runs one task at a time. Reading the registers is the caller's
+job (the CLI or the DAG wire the adapters in), so this module knows records, not file formats.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from personkort.reconcile import MatchConfig, reconcile
+from personkort.records import Extract
+from personkort.store import begin_night, finish_night, write_night
+from personkort.store import models as m
+from personkort.store.nights import published_night
+from personkort.store.queries import decisions
+
+
+@dataclass(slots=True)
+class NightOutcome:
+    night: int | None  # None: nothing was run (the same drop is already served)
+    status: str  # published | refused | failed | unchanged
+    counts: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+
+def already_served(engine: sa.Engine, fingerprint: str) -> int | None:
+    """The served night, if it was made from exactly this drop."""
+    with engine.connect() as conn:
+        served = published_night(conn)
+        if served is None:
+            return None
+        served_print = conn.scalar(sa.select(m.Night.fingerprint).where(m.Night.id == served))
+        return served if served_print == fingerprint else None
+
+
+def extract_counts(extract: Extract) -> dict[str, Any]:
+    per_source = {
+        f"{c.register.value}:{c.source}": {
+            "read": c.read,
+            "accepted": c.accepted,
+            "quarantined": c.quarantined,
+            "findings": c.findings,
+        }
+        for c in extract.counts
+    }
+    return {
+        "sources": per_source,
+        "read": sum(c.read for c in extract.counts),
+        "accepted": sum(c.accepted for c in extract.counts),
+        "quarantined": sum(c.quarantined for c in extract.counts),
+        "findings": len(extract.findings),
+        "person_records": len(extract.persons),
+    }
+
+
+def run_night(
+    engine: sa.Engine,
+    extract: Extract,
+    *,
+    drop_dir: str,
+    fingerprint: str,
+    config: MatchConfig | None = None,
+) -> NightOutcome:
+    """Reconcile and publish one night, or leave yesterday's cards served and say why not."""
+    if (served := already_served(engine, fingerprint)) is not None:
+        return NightOutcome(served, "unchanged", message="this drop is already the served night")
+    night = begin_night(engine, drop_dir, fingerprint)
+    counts = extract_counts(extract)
+    if extract.refusals:
+        reasons = "; ".join(f"{r.register} {r.source}: {r.reason}" for r in extract.refusals)
+        finish_night(engine, night, "refused", counts=counts, error=reasons)
+        return NightOutcome(
+            night, "refused", counts, f"refused, yesterday's cards still served: {reasons}"
+        )
+    try:
+        started = time.perf_counter()
+        with engine.connect() as conn:
+            rulings = decisions(conn)
+        result = reconcile(extract.persons, extract.ident_history, rulings, config)
+        reconciled = time.perf_counter()
+        written = write_night(engine, night, extract, result)
+        counts.update(
+            cards=written.cards,
+            cards_new=written.cards_new,
+            records_new=written.records_new,
+            records_changed=written.records_changed,
+            records_removed=written.records_removed,
+            links_changed=written.links_changed,
+            merged=sum(1 for c in written.changes if "merge" in c.kind),
+            split=sum(1 for c in written.changes if "split" in c.kind),
+            retired=sum(1 for c in written.changes if c.kind == "retired"),
+            review_queue=len(result.reviews),
+            protected_cards=len(result.protection),
+            seconds_reconcile=round(reconciled - started, 2),
+            seconds_write=round(time.perf_counter() - reconciled, 2),
+        )
+        finish_night(engine, night, "published", counts=counts)
+    except Exception as exc:
+        finish_night(engine, night, "failed", counts=counts, error=f"{type(exc).__name__}: {exc}")
+        raise
+    return NightOutcome(night, "published", counts, f"night {night} published")

@@ -1,0 +1,79 @@
+"""Stable card ids across nights.
+
+A card keeps its id while its records stay together. When records of several cards come
+together (a merge) or a card's records part (a split), the cards involved get new ids and an
+event maps the old ids to the new ones, so bookmarks, consents and audit entries that name an
+old id stay resolvable. New ids are derived from the night and the records, so rerunning a night
+gives the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CardChange:
+    kind: str  # merge | split | merge_split | retired
+    old_ids: tuple[str, ...]
+    new_ids: tuple[str, ...]
+
+
+def new_card_id(night: str, records: Sequence[str]) -> str:
+    """A fresh card id: deterministic for the night and the card's first record."""
+    digest = hashlib.blake2b(f"{night}\x00{min(records)}".encode(), digest_size=8).hexdigest()
+    return f"pk-{digest}"
+
+
+def assign_card_ids(
+    clusters: Sequence[Sequence[str]], previous: Mapping[str, str], night: str
+) -> tuple[list[str], list[CardChange]]:
+    """The card id of each cluster, given last night's record → card id links, and the events."""
+    prev_of_cluster: list[set[str]] = []
+    parts_of_card: dict[str, set[int]] = defaultdict(set)
+    for n, records in enumerate(clusters):
+        olds = {previous[r] for r in records if r in previous}
+        prev_of_cluster.append(olds)
+        for old in olds:
+            parts_of_card[old].add(n)
+
+    ids: list[str] = []
+    for n, records in enumerate(clusters):
+        olds = prev_of_cluster[n]
+        if len(olds) == 1 and parts_of_card[next(iter(olds))] == {n}:
+            ids.append(next(iter(olds)))  # the same card, perhaps with records added or gone
+        else:
+            ids.append(new_card_id(night, records))
+
+    # One event per connected group of old cards and new clusters that is not one-to-one.
+    changes: list[CardChange] = []
+    seen_clusters: set[int] = set()
+    for n in range(len(clusters)):
+        if n in seen_clusters or not prev_of_cluster[n] or ids[n] in prev_of_cluster[n]:
+            continue
+        group_clusters, group_olds, todo = set(), set(), [n]
+        while todo:
+            c = todo.pop()
+            if c in group_clusters:
+                continue
+            group_clusters.add(c)
+            for old in prev_of_cluster[c]:
+                if old not in group_olds:
+                    group_olds.add(old)
+                    todo.extend(parts_of_card[old])
+        seen_clusters |= group_clusters
+        merged = any(len(prev_of_cluster[c]) > 1 for c in group_clusters)
+        split = any(len(parts_of_card[o]) > 1 for o in group_olds)
+        kind = "merge_split" if merged and split else "merge" if merged else "split"
+        changes.append(
+            CardChange(
+                kind, tuple(sorted(group_olds)), tuple(sorted(ids[c] for c in group_clusters))
+            )
+        )
+    survivors = {old for olds in prev_of_cluster for old in olds}
+    for old in sorted(set(previous.values()) - survivors):
+        changes.append(CardChange("retired", (old,), ()))
+    return ids, changes

@@ -1,0 +1,356 @@
+"""Identity reconciliation: which source records describe the same real person.
+
+Three stages, each a pure function of all current records, so a night's result does not depend
+on the order records arrive in, and an incremental night equals a full rebuild:
+
+1. **Deterministic evidence.** Records that share a valid identity number held by a state
+   register are one person, as are the numbers Arena keeps in ``PERSON_IDENT_HIST``. A
+   municipal record's hand-typed number is believed only when the given name agrees with the
+   person it belongs to; otherwise it is a family member's or a stranger's number and is demoted
+   to a typed number. A D-nummer and a fødselsnummer with the same birth date and a compatible
+   name are one person (registers update at different speeds). Steward decisions "same person"
+   are applied here too.
+2. **Probabilistic linking** of the records left without an identity number (or with a
+   mistyped one): candidate clusters are found by blocking, scored pairwise
+   (``scoring.score``), and a record is attached to the best candidate only if it reaches the
+   upper threshold and no rival candidate, which it cannot share a card with, comes close.
+   Different valid identity numbers never share a card. Uncertain pairs go to review.
+3. **Leftovers**: records that matched no anchored person are linked to each other above the
+   upper threshold (a person known to no state register, registered twice).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from personkort.reconcile.profile import Profile, build_profile, record_key
+from personkort.reconcile.scoring import MatchConfig, names_compatible, score
+from personkort.records import IdentHistory, PersonRecord, Protection
+
+MAX_BLOCK = 500  # a blocking key shared by more records than this is too common to compare
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A data steward's ruling on two source records; it binds every later night."""
+
+    a: str  # record key
+    b: str
+    same: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewItem:
+    """A pair a steward must settle: a record and its uncertain candidate."""
+
+    record: str
+    candidate: str  # the best-matching record of the candidate person
+    score: float
+    evidence: dict[str, str]
+
+
+@dataclass(slots=True)
+class Reconciliation:
+    """The night's answer: clusters of record keys (one per real person) and open questions."""
+
+    clusters: list[list[str]]
+    reviews: list[ReviewItem] = field(default_factory=list)
+    protection: dict[int, Protection] = field(default_factory=dict)  # cluster index → marker
+    skjermet: set[int] = field(default_factory=set)
+    demoted_idents: list[str] = field(default_factory=list)  # record keys
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> int:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return ra
+        if rb < ra:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        return ra
+
+
+def reconcile(
+    persons: Sequence[PersonRecord],
+    history: Iterable[IdentHistory] = (),
+    decisions: Iterable[Decision] = (),
+    config: MatchConfig | None = None,
+) -> Reconciliation:
+    """Group source records into people."""
+    config = config or MatchConfig()
+    by_record: dict[str, list[IdentHistory]] = defaultdict(list)
+    for h in history:
+        by_record[record_key(h.register, h.source_key)].append(h)
+    ordered = sorted(persons, key=lambda p: (p.register.value, p.source_key))
+    profiles = [
+        build_profile(p, by_record.get(record_key(p.register, p.source_key))) for p in ordered
+    ]
+    return _Reconciler(profiles, list(decisions), config).run()
+
+
+class _Reconciler:
+    def __init__(self, profiles: list[Profile], decisions: list[Decision], config: MatchConfig):
+        self.p = profiles
+        self.config = config
+        self.index = {p.key: i for i, p in enumerate(profiles)}
+        self.uf = _UnionFind(len(profiles))
+        self.same: list[tuple[int, int]] = []
+        self.not_same: dict[int, set[int]] = defaultdict(set)
+        for d in sorted(decisions, key=lambda d: (d.a, d.b)):
+            if d.a in self.index and d.b in self.index:
+                a, b = self.index[d.a], self.index[d.b]
+                if d.same:
+                    self.same.append((a, b))
+                else:
+                    self.not_same[a].add(b)
+                    self.not_same[b].add(a)
+        self.demoted: list[int] = []
+        self.reviews: list[ReviewItem] = []
+
+    # -- stage 1 ---------------------------------------------------------------------------
+    def deterministic(self) -> None:
+        p, uf = self.p, self.uf
+        holders: dict[str, int] = {}  # identity number → the first state record holding it
+        self.held_by: dict[str, list[int]] = defaultdict(list)
+        for i, prof in enumerate(p):
+            if not prof.authoritative:
+                continue
+            for number in (prof.ident, *prof.history):
+                if number is None:
+                    continue
+                self.held_by[number].append(i)
+                if number in holders:
+                    uf.union(holders[number], i)
+                else:
+                    holders[number] = i
+        municipal_groups: dict[str, list[int]] = defaultdict(list)
+        for i, prof in enumerate(p):
+            if prof.authoritative or prof.ident is None:
+                continue
+            if prof.ident in holders:
+                if self._believable(i, self.held_by[prof.ident]):
+                    uf.union(holders[prof.ident], i)
+                    continue
+                self._demote(i)
+            else:
+                municipal_groups[prof.ident].append(i)
+        for number, group in municipal_groups.items():
+            first = group[0]
+            for i in group[1:]:
+                if self._believable(i, [first]):
+                    uf.union(first, i)
+                else:
+                    self._demote(i)
+            holders[number] = first
+        self._dnr_to_fnr()
+        for a, b in self.same:
+            uf.union(a, b)
+
+    def _believable(self, i: int, members: list[int]) -> bool:
+        prof = self.p[i]
+        if any(j in self.not_same[i] for j in members):
+            return False
+        if prof.birth and prof.ident_birth and prof.birth != prof.ident_birth:
+            return False  # Flyt states a birth date the number contradicts
+        return any(names_compatible(prof, self.p[j]) for j in members)
+
+    def _demote(self, i: int) -> None:
+        prof = self.p[i]
+        prof.typed_ident, prof.typed_birth = prof.ident, prof.ident_birth
+        prof.ident, prof.ident_birth = None, None
+        self.demoted.append(i)
+
+    def _dnr_to_fnr(self) -> None:
+        """Join a D-nummer person to a fødselsnummer person born the same day with the same name,
+        when no register has recorded the change yet."""
+        fnr_by_birth: dict[object, list[int]] = defaultdict(list)
+        for i, prof in enumerate(self.p):
+            if prof.ident and not prof.ident_is_dnr and prof.authoritative:
+                fnr_by_birth[prof.ident_birth].append(i)
+        for i, prof in enumerate(self.p):
+            if not (prof.ident and prof.ident_is_dnr):
+                continue
+            matches = {
+                self.uf.find(j)
+                for j in fnr_by_birth.get(prof.ident_birth, ())
+                if prof.surname
+                and set(prof.surname) & set(self.p[j].surname)
+                and names_compatible(prof, self.p[j])
+                and _given_agree(prof, self.p[j])
+            }
+            if len(matches) == 1:  # two candidates: leave it to the probabilistic stage
+                self.uf.union(i, matches.pop())
+
+    # -- stage 2 and 3 -------------------------------------------------------------------------
+    def run(self) -> Reconciliation:
+        self.deterministic()
+        idents = self._idents_by_root()
+        floating = [i for i, prof in enumerate(self.p) if not idents.get(self.uf.find(i))]
+        blocks = self._blocks()
+        candidates = self._candidate_pairs(floating, blocks)
+        scored: dict[tuple[int, int], tuple[float, dict[str, str]]] = {}
+        for a, b in candidates:
+            scored[(a, b)] = score(self.p[a], self.p[b], self.config)
+
+        pending_review: dict[int, list[tuple[int, float, dict[str, str]]]] = {}
+        for _ in range(3):  # attach, then attach again through records attached in this round
+            changed = self._attach_round(floating, scored, idents, pending_review)
+            idents = self._idents_by_root()
+            if not changed:
+                break
+        self._link_leftovers(floating, scored, idents, pending_review)
+        return self._result(pending_review)
+
+    def _idents_by_root(self) -> dict[int, frozenset[str]]:
+        found: dict[int, set[str]] = defaultdict(set)
+        for i, prof in enumerate(self.p):
+            if prof.ident:
+                found[self.uf.find(i)].add(prof.ident)
+                found[self.uf.find(i)].update(prof.history)
+        return {root: frozenset(numbers) for root, numbers in found.items()}
+
+    def _blocks(self) -> dict[tuple[object, ...], list[int]]:
+        blocks: dict[tuple[object, ...], list[int]] = defaultdict(list)
+        for i, prof in enumerate(self.p):
+            birth = prof.any_birth or prof.typed_birth
+            first = prof.first_given
+            keys: set[tuple[object, ...]] = set()
+            for s in prof.surname:
+                if birth:
+                    keys.add(("sb", s, birth))
+                if first:
+                    keys.add(("sgp", s, first, prof.postnr))
+            if first and birth:
+                keys.add(("gb", first, birth))
+            if first and prof.address:
+                keys.add(("ga", first, prof.address))
+            for key in keys:
+                blocks[key].append(i)
+        return blocks
+
+    def _candidate_pairs(
+        self, floating: list[int], blocks: dict[tuple[object, ...], list[int]]
+    ) -> set[tuple[int, int]]:
+        is_floating = set(floating)
+        pairs: set[tuple[int, int]] = set()
+        for members in blocks.values():
+            if len(members) < 2 or len(members) > MAX_BLOCK:
+                continue
+            probes = [m for m in members if m in is_floating]
+            for a in probes:
+                for b in members:
+                    if a != b and not (b in is_floating and b < a):
+                        pairs.add((a, b) if a < b else (b, a))
+        return pairs
+
+    def _attach_round(
+        self,
+        floating: list[int],
+        scored: dict[tuple[int, int], tuple[float, dict[str, str]]],
+        idents: dict[int, frozenset[str]],
+        pending_review: dict[int, list[tuple[int, float, dict[str, str]]]],
+    ) -> bool:
+        """Decide every still-unattached floating record against the anchored people as they
+        stand at the start of the round (synchronous, so the order of records does not matter)."""
+        by_record: dict[int, list[tuple[int, float, dict[str, str]]]] = defaultdict(list)
+        for (a, b), (s, ev) in scored.items():
+            by_record[a].append((b, s, ev))
+            by_record[b].append((a, s, ev))
+        roots = [self.uf.find(i) for i in range(len(self.p))]
+        joins: list[tuple[int, int]] = []
+        for i in floating:
+            if idents.get(roots[i]):
+                continue  # attached in an earlier round
+            best: dict[int, tuple[float, int, dict[str, str]]] = {}
+            for j, s, ev in by_record.get(i, ()):
+                root = roots[j]
+                if not idents.get(root) or j in self.not_same[i]:
+                    continue
+                if root not in best or s > best[root][0]:
+                    best[root] = (s, j, ev)
+            if not best:
+                continue
+            ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
+            _, (top, top_j, _) = ranked[0]
+            rival = ranked[1][1][0] if len(ranked) > 1 else None
+            clear = rival is None or rival < self.config.lower or top - rival >= self.config.margin
+            if top >= self.config.upper and clear:
+                joins.append((i, top_j))
+                pending_review.pop(i, None)
+            elif top >= self.config.lower:
+                pending_review[i] = [
+                    (j, s, ev) for _, (s, j, ev) in ranked if s >= self.config.lower
+                ]
+        for i, j in joins:
+            self.uf.union(i, j)
+        return bool(joins)
+
+    def _link_leftovers(
+        self,
+        floating: list[int],
+        scored: dict[tuple[int, int], tuple[float, dict[str, str]]],
+        idents: dict[int, frozenset[str]],
+        pending_review: dict[int, list[tuple[int, float, dict[str, str]]]],
+    ) -> None:
+        loose = {i for i in floating if not idents.get(self.uf.find(i)) and i not in pending_review}
+        for (a, b), (s, _) in sorted(scored.items()):
+            if a in loose and b in loose and s >= self.config.upper and b not in self.not_same[a]:
+                self.uf.union(a, b)
+
+    def _result(
+        self, pending_review: dict[int, list[tuple[int, float, dict[str, str]]]]
+    ) -> Reconciliation:
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i in range(len(self.p)):
+            groups[self.uf.find(i)].append(i)
+        ordered_roots = sorted(groups, key=lambda r: self.p[groups[r][0]].key)
+        cluster_of = {root: n for n, root in enumerate(ordered_roots)}
+        result = Reconciliation(
+            clusters=[[self.p[i].key for i in groups[root]] for root in ordered_roots],
+            demoted_idents=[self.p[i].key for i in self.demoted],
+        )
+        for root, members in groups.items():
+            n = cluster_of[root]
+            marker = _strictest(self.p[i].protection for i in members)
+            if marker:
+                result.protection[n] = marker
+            if any(self.p[i].skjermet for i in members):
+                result.skjermet.add(n)
+        for i, candidates in sorted(pending_review.items()):
+            n = cluster_of[self.uf.find(i)]
+            for j, s, ev in candidates:
+                result.reviews.append(ReviewItem(self.p[i].key, self.p[j].key, s, ev))
+                # Treated as protected until a steward decides: the strictest candidate wins.
+                other = cluster_of[self.uf.find(j)]
+                marker = _strictest([result.protection.get(n), result.protection.get(other)])
+                if marker:
+                    result.protection[n] = marker
+                if other in result.skjermet:
+                    result.skjermet.add(n)
+        return result
+
+
+def _given_agree(a: Profile, b: Profile) -> bool:
+    return bool(a.given and b.given and (a.given[0] == b.given[0]))
+
+
+def _strictest(markers: Iterable[Protection | None]) -> Protection | None:
+    found = {m for m in markers if m}
+    if Protection.STRENGT_FORTROLIG in found:
+        return Protection.STRENGT_FORTROLIG
+    if Protection.FORTROLIG in found:
+        return Protection.FORTROLIG
+    return None

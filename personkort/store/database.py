@@ -1,0 +1,47 @@
+"""Opening the store: one URL setting, SQLite by default, migrated to the newest schema."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+DEFAULT_URL = "sqlite:///data/personkort.sqlite"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def store_url(url: str | None = None) -> str:
+    """The store URL: the argument, else ``PERSONKORT_STORE_URL``, else the embedded SQLite file."""
+    return url or os.environ.get("PERSONKORT_STORE_URL") or DEFAULT_URL
+
+
+def open_engine(url: str | None = None) -> sa.Engine:
+    """An engine on the store, its schema migrated to the newest version."""
+    url = store_url(url)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    migrate(engine)
+    return engine
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Apply every Alembic migration the database has not seen yet."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers keep reading while a night writes
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

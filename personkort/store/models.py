@@ -1,0 +1,233 @@
+"""The personkort store: SQLAlchemy 2 typed tables, SQLite embedded, PostgreSQL in production.
+
+Night-versioned rows. Every row of a table that describes the current state carries
+``valid_from`` (the night that wrote it) and ``valid_to`` (the night that replaced it, or NULL).
+Readers see night N as ``valid_from <= N AND (valid_to IS NULL OR valid_to > N)`` for the night
+named in ``publication``. A new night writes only what changed, beside the served one, and
+becomes visible when the one-row ``publication`` pointer moves: a night that fails or is refused
+leaves yesterday's cards served, and history is kept for auditors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NIGHT_FK = "night.id"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, Decimal: Numeric(14, 2)}
+
+
+class Night(Base):
+    """One nightly run: what it read, what became of it, and its report."""
+
+    __tablename__ = "night"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    drop_dir: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # running published failed refused unchanged
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Publication(Base):
+    """The one row that says which night readers see. Moving it publishes a night."""
+
+    __tablename__ = "publication"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    night_id: Mapped[int] = mapped_column(ForeignKey(NIGHT_FK))
+    published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class _Versioned:
+    valid_from: Mapped[int] = mapped_column(Integer, index=True)
+    valid_to: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class SourceRecord(_Versioned, Base):
+    """A register's description of a person, with provenance: register, key, location, night."""
+
+    __tablename__ = "source_record"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    record_key: Mapped[str] = mapped_column(String(80), index=True)
+    register: Mapped[str] = mapped_column(String(12))
+    source_key: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(32))
+    ident: Mapped[str | None] = mapped_column(String(16), index=True)
+    surname: Mapped[str] = mapped_column(String(100))
+    given_names: Mapped[str] = mapped_column(String(100))
+    middle_name: Mapped[str | None] = mapped_column(String(100))
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    death_date: Mapped[dt.date | None] = mapped_column(Date)
+    address: Mapped[str | None] = mapped_column(String(120))
+    postnr: Mapped[str | None] = mapped_column(String(8))
+    poststed: Mapped[str | None] = mapped_column(String(60))
+    kommunenr: Mapped[str | None] = mapped_column(String(8))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    protection: Mapped[str | None] = mapped_column(String(20))
+    skjermet: Mapped[bool | None] = mapped_column(Boolean)
+    owner_kommune: Mapped[str | None] = mapped_column(String(8))
+    ident_type: Mapped[str | None] = mapped_column(String(8))
+    nav_office: Mapped[str | None] = mapped_column(String(40))
+    veileder: Mapped[str | None] = mapped_column(String(16))
+    formidlingsgruppe: Mapped[str | None] = mapped_column(String(8))
+    kvalifiseringsgruppe: Mapped[str | None] = mapped_column(String(8))
+
+
+class IdentHistoryRow(_Versioned, Base):
+    __tablename__ = "ident_history"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    record_key: Mapped[str] = mapped_column(String(80), index=True)
+    location: Mapped[str] = mapped_column(String(64))
+    ident: Mapped[str] = mapped_column(String(16), index=True)
+    valid_from_date: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to_date: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class StateBenefitRow(_Versioned, Base):
+    __tablename__ = "state_benefit"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    record_key: Mapped[str] = mapped_column(String(80), index=True)
+    register: Mapped[str] = mapped_column(String(12))
+    location: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str | None] = mapped_column(String(8))
+    from_date: Mapped[dt.date] = mapped_column(Date)
+    to_date: Mapped[dt.date | None] = mapped_column(Date)
+    daily_rate: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    monthly_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    grade: Mapped[int | None] = mapped_column(Integer)
+    diagnosis: Mapped[str | None] = mapped_column(String(8))
+    justification: Mapped[str | None] = mapped_column(Text)
+
+
+class MeasureRow(_Versioned, Base):
+    __tablename__ = "measure"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    record_key: Mapped[str] = mapped_column(String(80), index=True)
+    location: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(12))
+    from_date: Mapped[dt.date | None] = mapped_column(Date)
+    to_date: Mapped[dt.date | None] = mapped_column(Date)
+    organiser: Mapped[str | None] = mapped_column(String(120))
+
+
+class MunicipalServiceRow(_Versioned, Base):
+    __tablename__ = "municipal_service"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    record_key: Mapped[str] = mapped_column(String(80), index=True)
+    register: Mapped[str] = mapped_column(String(12))
+    system: Mapped[str] = mapped_column(String(12))
+    location: Mapped[str] = mapped_column(String(64))
+    owner_kommune: Mapped[str] = mapped_column(String(8))
+    service: Mapped[str] = mapped_column(String(8))
+    from_date: Mapped[dt.date] = mapped_column(Date)
+    to_date: Mapped[dt.date | None] = mapped_column(Date)
+    monthly_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    caseworker: Mapped[str | None] = mapped_column(String(40))
+    free_text: Mapped[str | None] = mapped_column(Text)
+
+
+class CardLink(_Versioned, Base):
+    """The link table: which source record is on which card."""
+
+    __tablename__ = "card_link"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    record_key: Mapped[str] = mapped_column(String(80), index=True)
+    card_id: Mapped[str] = mapped_column(String(24), index=True)
+
+
+class Card(_Versioned, Base):
+    """A person card: its stable id and what reconciliation concluded about it."""
+
+    __tablename__ = "card"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    card_id: Mapped[str] = mapped_column(String(24), index=True)
+    protection: Mapped[str | None] = mapped_column(String(20))
+    skjermet: Mapped[bool] = mapped_column(Boolean)
+    pending_review: Mapped[bool] = mapped_column(Boolean)
+    records: Mapped[int] = mapped_column(Integer)
+
+
+class CardEvent(Base):
+    """A merge, split, creation or retirement of cards, mapping old ids to new ones."""
+
+    __tablename__ = "card_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    night_id: Mapped[int] = mapped_column(ForeignKey(NIGHT_FK), index=True)
+    kind: Mapped[str] = mapped_column(String(12))  # merge split merge_split retired
+    old_ids: Mapped[list[str]] = mapped_column(JSON)
+    new_ids: Mapped[list[str]] = mapped_column(JSON)
+
+
+class ReviewRow(Base):
+    """An uncertain pair a data steward must settle, as found by one night."""
+
+    __tablename__ = "review_item"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    night_id: Mapped[int] = mapped_column(ForeignKey(NIGHT_FK), index=True)
+    record_key: Mapped[str] = mapped_column(String(80))
+    candidate_key: Mapped[str] = mapped_column(String(80))
+    score: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class DecisionRow(Base):
+    """A steward's ruling on two records; binds every later night."""
+
+    __tablename__ = "steward_decision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_a: Mapped[str] = mapped_column(String(80))
+    record_b: Mapped[str] = mapped_column(String(80))
+    same: Mapped[bool] = mapped_column(Boolean)
+    steward: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QuarantineRow(Base):
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    night_id: Mapped[int] = mapped_column(ForeignKey(NIGHT_FK), index=True)
+    register: Mapped[str] = mapped_column(String(12))
+    location: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+
+
+class FindingRow(Base):
+    __tablename__ = "finding"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    night_id: Mapped[int] = mapped_column(ForeignKey(NIGHT_FK), index=True)
+    register: Mapped[str] = mapped_column(String(12))
+    location: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text)
+
+
+Index("ix_card_link_current", CardLink.record_key, CardLink.valid_to)
+Index("ix_source_record_current", SourceRecord.record_key, SourceRecord.valid_to)

@@ -1,0 +1,466 @@
+"""Writing a night into the store beside the served one, and publishing it in one step.
+
+A night's rows are written with ``valid_from = night``; rows it replaces get ``valid_to = night``.
+Neither is visible to readers, who see the night named in ``publication``, until ``publish``
+moves that pointer. Only records whose content changed are written again, so a second night
+costs what changed, not the whole population. Before a night starts, whatever an earlier night
+left half-written (it crashed or was killed) is rolled back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import sqlalchemy as sa
+
+from personkort.reconcile.card_ids import CardChange, assign_card_ids
+from personkort.reconcile.engine import Reconciliation
+from personkort.reconcile.profile import record_key
+from personkort.records import (
+    Extract,
+    IdentHistory,
+    Measure,
+    MunicipalService,
+    PersonRecord,
+    StateBenefit,
+)
+from personkort.store import models as m
+
+VERSIONED = (
+    m.SourceRecord,
+    m.IdentHistoryRow,
+    m.StateBenefitRow,
+    m.MeasureRow,
+    m.MunicipalServiceRow,
+    m.CardLink,
+    m.Card,
+)
+PER_RECORD = (
+    m.SourceRecord,
+    m.IdentHistoryRow,
+    m.StateBenefitRow,
+    m.MeasureRow,
+    m.MunicipalServiceRow,
+)
+CHUNK = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class NightWrite:
+    """What a night changed in the store."""
+
+    records_new: int
+    records_changed: int
+    records_removed: int
+    cards: int
+    cards_new: int
+    links_changed: int
+    changes: list[CardChange]
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def visible(table: type[m.Base], night: int) -> sa.ColumnElement[bool]:
+    """Rows of a versioned table as night ``night`` saw them."""
+    return sa.and_(
+        table.valid_from <= night,  # type: ignore[attr-defined]
+        sa.or_(table.valid_to.is_(None), table.valid_to > night),  # type: ignore[attr-defined]
+    )
+
+
+def published_night(conn: sa.Connection) -> int | None:
+    return conn.scalar(sa.select(m.Publication.night_id).where(m.Publication.id == 1))
+
+
+def begin_night(engine: sa.Engine, drop_dir: str, fingerprint: str) -> int:
+    """Roll back any half-written night, then open a new one."""
+    with engine.begin() as conn:
+        rollback_unpublished(conn)
+        return conn.execute(
+            sa.insert(m.Night).returning(m.Night.id),
+            {
+                "drop_dir": drop_dir,
+                "fingerprint": fingerprint,
+                "status": "running",
+                "started_at": now(),
+            },
+        ).scalar_one()
+
+
+def rollback_unpublished(conn: sa.Connection) -> None:
+    """Undo what nights after the published one wrote to the versioned tables."""
+    served = published_night(conn) or 0
+    for table in VERSIONED:
+        conn.execute(sa.delete(table).where(table.valid_from > served))
+        conn.execute(sa.update(table).where(table.valid_to > served).values(valid_to=None))
+    stale = sa.select(m.Night.id).where(m.Night.id > served, m.Night.status == "running")
+    stale_ids = list(conn.scalars(stale))
+    if stale_ids:
+        for table in (m.QuarantineRow, m.FindingRow, m.ReviewRow, m.CardEvent):
+            conn.execute(sa.delete(table).where(table.night_id.in_(stale_ids)))
+        conn.execute(
+            sa.update(m.Night)
+            .where(m.Night.id.in_(stale_ids))
+            .values(status="failed", error="interrupted before it was published", finished_at=now())
+        )
+
+
+def finish_night(
+    engine: sa.Engine,
+    night: int,
+    status: str,
+    *,
+    counts: dict[str, Any] | None = None,
+    report: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """Close a night. ``published`` moves the publication pointer to it in the same transaction."""
+    with engine.begin() as conn:
+        if status == "published":
+            if conn.scalar(sa.select(sa.func.count()).select_from(m.Publication)):
+                conn.execute(sa.update(m.Publication).values(night_id=night, published_at=now()))
+            else:
+                conn.execute(
+                    sa.insert(m.Publication).values(id=1, night_id=night, published_at=now())
+                )
+        else:
+            rollback_unpublished_night(conn, night)
+        conn.execute(
+            sa.update(m.Night)
+            .where(m.Night.id == night)
+            .values(status=status, counts=counts, report=report, error=error, finished_at=now())
+        )
+
+
+def rollback_unpublished_night(conn: sa.Connection, night: int) -> None:
+    """A night that will not be published must leave no version rows behind."""
+    for table in VERSIONED:
+        conn.execute(sa.delete(table).where(table.valid_from == night))
+        conn.execute(sa.update(table).where(table.valid_to == night).values(valid_to=None))
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def write_night(
+    engine: sa.Engine, night: int, extract: Extract, result: Reconciliation
+) -> NightWrite:
+    """Write a reconciled night beside the served one (invisible until published)."""
+    groups = _group(extract)
+    with engine.begin() as conn:
+        current = dict(
+            conn.execute(
+                sa.select(m.SourceRecord.record_key, m.SourceRecord.content_hash).where(
+                    m.SourceRecord.valid_to.is_(None)
+                )
+            ).all()
+        )
+        hashes = {key: _hash(group) for key, group in groups.items()}
+        changed = [k for k, h in hashes.items() if k in current and current[k] != h]
+        new = [k for k in hashes if k not in current]
+        removed = [k for k in current if k not in hashes]
+        for table in PER_RECORD:
+            _close(conn, table, table.record_key, [*changed, *removed], night)
+        rows = _rows(groups, [*changed, *new], hashes, night)
+        for table, table_rows in rows.items():
+            _insert(conn, table, table_rows)
+
+        previous_links = dict(
+            conn.execute(
+                sa.select(m.CardLink.record_key, m.CardLink.card_id).where(
+                    m.CardLink.valid_to.is_(None)
+                )
+            ).all()
+        )
+        card_ids, changes = assign_card_ids(result.clusters, previous_links, f"night-{night}")
+        links = {r: card_ids[n] for n, records in enumerate(result.clusters) for r in records}
+        moved = [r for r, card in links.items() if previous_links.get(r) != card]
+        gone = [r for r in previous_links if r not in links]
+        _close(conn, m.CardLink, m.CardLink.record_key, [*moved, *gone], night)
+        _insert(
+            conn,
+            m.CardLink,
+            [{"record_key": r, "card_id": links[r], "valid_from": night} for r in moved],
+        )
+
+        pending = {
+            n for n, records in enumerate(result.clusters) if set(records) & _reviewed(result)
+        }
+        cards = {
+            card_ids[n]: (
+                result.protection[n].value if n in result.protection else None,
+                n in result.skjermet,
+                n in pending,
+                len(records),
+            )
+            for n, records in enumerate(result.clusters)
+        }
+        previous_cards = {
+            row[0]: tuple(row[1:])
+            for row in conn.execute(
+                sa.select(
+                    m.Card.card_id,
+                    m.Card.protection,
+                    m.Card.skjermet,
+                    m.Card.pending_review,
+                    m.Card.records,
+                ).where(m.Card.valid_to.is_(None))
+            )
+        }
+        stale = [c for c, attrs in previous_cards.items() if cards.get(c) != attrs]
+        _close(conn, m.Card, m.Card.card_id, stale, night)
+        _insert(
+            conn,
+            m.Card,
+            [
+                {
+                    "card_id": c,
+                    "protection": a[0],
+                    "skjermet": a[1],
+                    "pending_review": a[2],
+                    "records": a[3],
+                    "valid_from": night,
+                }
+                for c, a in cards.items()
+                if previous_cards.get(c) != a
+            ],
+        )
+        _insert_night_rows(conn, night, extract, result, changes)
+    return NightWrite(
+        records_new=len(new),
+        records_changed=len(changed),
+        records_removed=len(removed),
+        cards=len(cards),
+        cards_new=sum(1 for c in cards if c not in previous_cards),
+        links_changed=len(moved) + len(gone),
+        changes=changes,
+    )
+
+
+def _reviewed(result: Reconciliation) -> set[str]:
+    return {item.record for item in result.reviews}
+
+
+def _insert_night_rows(
+    conn: sa.Connection,
+    night: int,
+    extract: Extract,
+    result: Reconciliation,
+    changes: Sequence[CardChange],
+) -> None:
+    _insert(
+        conn,
+        m.QuarantineRow,
+        [
+            {
+                "night_id": night,
+                "register": q.register.value,
+                "location": q.location,
+                "reason": q.reason,
+                "raw": q.raw,
+            }
+            for q in extract.quarantine
+        ],
+    )
+    _insert(
+        conn,
+        m.FindingRow,
+        [
+            {
+                "night_id": night,
+                "register": f.register.value,
+                "location": f.location,
+                "kind": f.kind,
+                "detail": f.detail,
+            }
+            for f in extract.findings
+        ],
+    )
+    _insert(
+        conn,
+        m.ReviewRow,
+        [
+            {
+                "night_id": night,
+                "record_key": r.record,
+                "candidate_key": r.candidate,
+                "score": r.score,
+                "evidence": r.evidence,
+            }
+            for r in result.reviews
+        ],
+    )
+    _insert(
+        conn,
+        m.CardEvent,
+        [
+            {
+                "night_id": night,
+                "kind": c.kind,
+                "old_ids": list(c.old_ids),
+                "new_ids": list(c.new_ids),
+            }
+            for c in changes
+        ],
+    )
+
+
+@dataclass(slots=True)
+class _Group:
+    person: PersonRecord
+    history: list[IdentHistory]
+    benefits: list[StateBenefit]
+    measures: list[Measure]
+    services: list[MunicipalService]
+
+
+def _group(extract: Extract) -> dict[str, _Group]:
+    groups = {
+        record_key(p.register, p.source_key): _Group(p, [], [], [], []) for p in extract.persons
+    }
+
+    def owner(register: object, source_key: str, what: str) -> _Group:
+        key = record_key(register, source_key)  # type: ignore[arg-type]
+        if key not in groups:
+            raise ValueError(f"{what} belongs to {key}, which has no person record in the night")
+        return groups[key]
+
+    for h in extract.ident_history:
+        owner(h.register, h.source_key, "identity history").history.append(h)
+    for b in extract.state_benefits:
+        owner(b.register, b.source_key, "a benefit").benefits.append(b)
+    for x in extract.measures:
+        owner(x.register, x.source_key, "a measure").measures.append(x)
+    for s in extract.municipal_services:
+        owner(s.register, s.source_key, "a municipal service").services.append(s)
+    return groups
+
+
+_UNHASHED = {"location", "registered_at", "changed_at"}
+
+
+def _content(record: object) -> tuple[object, ...]:
+    return tuple(
+        getattr(record, f.name)
+        for f in fields(record)  # type: ignore[arg-type]
+        if f.name not in _UNHASHED
+    )
+
+
+def _hash(group: _Group) -> str:
+    """A fingerprint of what a record says, not where it stood in the file tonight."""
+    parts = (
+        _content(group.person),
+        sorted(map(repr, map(_content, group.history))),
+        sorted(map(repr, map(_content, group.benefits))),
+        sorted(map(repr, map(_content, group.measures))),
+        sorted(map(repr, map(_content, group.services))),
+    )
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+
+def _value(value: object) -> object:
+    return getattr(value, "value", value)  # enums as their text
+
+
+def _rows(
+    groups: dict[str, _Group], keys: Iterable[str], hashes: dict[str, str], night: int
+) -> dict[type[m.Base], list[dict[str, Any]]]:
+    rows: dict[type[m.Base], list[dict[str, Any]]] = defaultdict(list)
+    for key in keys:
+        g = groups[key]
+        p = g.person
+        person = {f.name: _value(getattr(p, f.name)) for f in fields(p)}
+        for dropped in ("name_raw", "registered_at", "changed_at"):
+            person.pop(dropped)
+        rows[m.SourceRecord].append(
+            {**person, "record_key": key, "content_hash": hashes[key], "valid_from": night}
+        )
+        for h in g.history:
+            rows[m.IdentHistoryRow].append(
+                {
+                    "record_key": key,
+                    "location": h.location,
+                    "ident": h.ident,
+                    "valid_from_date": h.valid_from,
+                    "valid_to_date": h.valid_to,
+                    "valid_from": night,
+                }
+            )
+        for b in g.benefits:
+            rows[m.StateBenefitRow].append(
+                {
+                    "record_key": key,
+                    "register": b.register.value,
+                    "location": b.location,
+                    "code": b.code,
+                    "status": b.status,
+                    "from_date": b.from_date,
+                    "to_date": b.to_date,
+                    "daily_rate": b.daily_rate,
+                    "monthly_amount": b.monthly_amount,
+                    "grade": b.grade,
+                    "diagnosis": b.diagnosis,
+                    "justification": b.justification,
+                    "valid_from": night,
+                }
+            )
+        for x in g.measures:
+            rows[m.MeasureRow].append(
+                {
+                    "record_key": key,
+                    "location": x.location,
+                    "code": x.code,
+                    "status": x.status,
+                    "from_date": x.from_date,
+                    "to_date": x.to_date,
+                    "organiser": x.organiser,
+                    "valid_from": night,
+                }
+            )
+        for s in g.services:
+            rows[m.MunicipalServiceRow].append(
+                {
+                    "record_key": key,
+                    "register": s.register.value,
+                    "system": s.system,
+                    "location": s.location,
+                    "owner_kommune": s.owner_kommune,
+                    "service": s.service.value,
+                    "from_date": s.from_date,
+                    "to_date": s.to_date,
+                    "monthly_amount": s.monthly_amount,
+                    "caseworker": s.caseworker,
+                    "free_text": s.free_text,
+                    "valid_from": night,
+                }
+            )
+    return rows
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _close(
+    conn: sa.Connection, table: type[m.Base], column: Any, keys: Sequence[str], night: int
+) -> None:
+    for chunk in _chunks(sorted(set(keys)), 500):
+        conn.execute(
+            sa.update(table)
+            .where(column.in_(chunk), table.valid_to.is_(None))  # type: ignore[attr-defined]
+            .values(valid_to=night)
+        )
+
+
+def _insert(conn: sa.Connection, table: type[m.Base], rows: Sequence[dict[str, Any]]) -> None:
+    for chunk in _chunks(rows):
+        conn.execute(sa.insert(table), list(chunk))

@@ -1,0 +1,151 @@
+"""The store and the night: publish, rerun, incremental = full rebuild, refusal, recovery.
+Every test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from adapters import read_drop
+from adapters.drop import fingerprint
+from personkort.nightly import run_night
+from personkort.reconcile import pairwise_score, record_key
+from personkort.store import models as m
+from personkort.store import open_engine, queries
+from tests.conftest import read_csv
+
+
+def _night(engine: sa.Engine, drop: Path):
+    return run_night(engine, read_drop(drop), drop_dir=str(drop), fingerprint=fingerprint(drop))
+
+
+def _partition(engine: sa.Engine) -> set[frozenset[str]]:
+    cards: dict[str, set[str]] = defaultdict(set)
+    for register, source_key, card in queries.links(engine):
+        cards[card].add(record_key(register, source_key))
+    return {frozenset(v) for v in cards.values()}
+
+
+def _row_counts(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t.name: conn.scalar(sa.select(sa.func.count()).select_from(t)) or 0
+            for t in m.Base.metadata.sorted_tables
+        }
+
+
+def test_two_nights_publish_the_answer_keys_people(sample: Path, store_url: str) -> None:
+    engine = open_engine(store_url)
+    for name in ("night1", "night2"):
+        outcome = _night(engine, sample / name)
+        assert outcome.status == "published"
+        truth = {
+            record_key(r["register"], r["source_key"]): r["person_key"]
+            for r in read_csv(sample / name / "truth" / "links.csv")
+        }
+        clusters = _partition(engine)
+        assert {k for c in clusters for k in c} == set(truth)
+        score = pairwise_score(clusters, truth)
+        assert score.precision == 1.0
+        assert score.recall >= 0.99
+    assert queries.served_night(engine) == 2
+
+
+def test_rerunning_the_served_night_changes_nothing(sample: Path, store_url: str) -> None:
+    engine = open_engine(store_url)
+    _night(engine, sample / "night1")
+    before = _row_counts(engine)
+    again = _night(engine, sample / "night1")
+    assert again.status == "unchanged"
+    assert _row_counts(engine) == before
+
+
+def test_card_ids_stay_while_records_stay(sample: Path, store_url: str) -> None:
+    engine = open_engine(store_url)
+    _night(engine, sample / "night1")
+    first = {(r, k): c for r, k, c in queries.links(engine)}
+    _night(engine, sample / "night2")
+    second = {(r, k): c for r, k, c in queries.links(engine)}
+    kept = [key for key in first if key in second and first[key] == second[key]]
+    assert len(kept) / len(first) > 0.9
+    # Every card id that disappeared is accounted for by an event.
+    with engine.connect() as conn:
+        events = conn.execute(sa.select(m.CardEvent.old_ids)).scalars().all()
+    explained = {old for olds in events for old in olds}
+    assert set(first.values()) - set(second.values()) <= explained
+
+
+def test_incremental_night_equals_a_full_rebuild(
+    sample: Path, store_url: str, tmp_path: Path
+) -> None:
+    incremental = open_engine(store_url)
+    _night(incremental, sample / "night1")
+    _night(incremental, sample / "night2")
+    rebuilt = open_engine(f"sqlite:///{tmp_path / 'rebuilt.sqlite'}")
+    _night(rebuilt, sample / "night2")
+    assert _partition(incremental) == _partition(rebuilt)
+
+
+def test_refused_night_leaves_yesterdays_cards_served(
+    sample: Path, store_url: str, tmp_path: Path
+) -> None:
+    engine = open_engine(store_url)
+    _night(engine, sample / "night1")
+    served = sorted(queries.links(engine))
+    drop = tmp_path / "night2"
+    shutil.copytree(sample / "night2", drop)
+    (info,) = (drop / "infotrygd").glob("*.dat")
+    info.chmod(0o644)
+    info.write_bytes(info.read_bytes()[:10_000])
+    outcome = _night(engine, drop)
+    assert outcome.status == "refused"
+    assert info.name in outcome.message and "trailer" in outcome.message
+    assert sorted(queries.links(engine)) == served
+    assert queries.served_night(engine) == 1
+    assert [n["status"] for n in queries.nights(engine)] == ["published", "refused"]
+    assert _night(engine, sample / "night2").status == "published"
+
+
+def test_failed_write_rolls_back_and_keeps_serving(
+    sample: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = open_engine(store_url)
+    _night(engine, sample / "night1")
+    served = sorted(queries.links(engine))
+    import personkort.store.nights as nights
+
+    real = nights._insert_night_rows
+
+    def boom(*args: object, **kwargs: object) -> None:
+        real(*args, **kwargs)  # type: ignore[arg-type]
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(nights, "_insert_night_rows", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        _night(engine, sample / "night2")
+    assert sorted(queries.links(engine)) == served
+    statuses = [n["status"] for n in queries.nights(engine)]
+    assert statuses == ["published", "failed"]
+    monkeypatch.undo()
+    assert _night(engine, sample / "night2").status == "published"
+
+
+def test_steward_decision_binds_later_nights(sample: Path, store_url: str) -> None:
+    engine = open_engine(store_url)
+    _night(engine, sample / "night1")
+    with engine.connect() as conn:
+        review = conn.execute(sa.select(m.ReviewRow)).mappings().first()
+    assert review is not None, "the sample has an uncertain pair"
+    queries.add_decision(engine, review["record_key"], review["candidate_key"], False, "Z999999")
+    _night(engine, sample / "night2")
+    with engine.connect() as conn:
+        open_reviews = conn.execute(
+            sa.select(m.ReviewRow.record_key, m.ReviewRow.candidate_key).where(
+                m.ReviewRow.night_id == 2
+            )
+        ).all()
+    assert (review["record_key"], review["candidate_key"]) not in open_reviews
