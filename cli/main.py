@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -146,20 +147,20 @@ def demo(
         "data/demo"
     ),
 ) -> None:
-    """Simulate two nights of registers and read each through every adapter.
+    """Simulate two nights of registers and run both nights into the embedded store.
 
-    Registers are simulated once per (persons, seed) and kept under ``--out``."""
+    Registers are simulated once per (persons, seed) and kept under ``--out``; the store is
+    ``--out``/personkort.sqlite unless PERSONKORT_STORE_URL says otherwise."""
     registers = out_dir / f"registers-{persons}-{seed}"
     if not (registers / "night2" / "truth" / "links.csv").exists():
         simulate(persons=persons, seed=seed, nights=2, out_dir=registers)
-    for night in sorted(p for p in registers.iterdir() if p.name.startswith("night")):
-        quarantine = out_dir / f"{registers.name}-{night.name}-quarantine.csv"
-        out.rule(f"{night.name}: {night}")
-        try:
-            read(night, quarantine=quarantine, findings=None, arena_url=None)
-        except typer.Exit as exc:
-            if exc.exit_code:
-                raise
+    store = os.environ.get("PERSONKORT_STORE_URL") or f"sqlite:///{out_dir / 'personkort.sqlite'}"
+    for drop in sorted(p for p in registers.iterdir() if p.name.startswith("night")):
+        out.rule(f"{drop.name}: {drop}")
+        night(drop, store=store, arena_url=None)
+    links_file = out_dir / "links.csv"
+    links(out_file=links_file, store=store)
+    console.print(f"store: {store}")
 
 
 StoreOption = Annotated[

@@ -275,9 +275,10 @@ class _Reconciler:
             if idents.get(roots[i]):
                 continue  # attached in an earlier round
             best: dict[int, tuple[float, int, dict[str, str]]] = {}
+            forbidden = {roots[j] for j in self.not_same[i]}
             for j, s, ev in by_record.get(i, ()):
                 root = roots[j]
-                if not idents.get(root) or j in self.not_same[i]:
+                if not idents.get(root) or root in forbidden:
                     continue
                 if root not in best or s > best[root][0]:
                     best[root] = (s, j, ev)
@@ -307,8 +308,17 @@ class _Reconciler:
     ) -> None:
         loose = {i for i in floating if not idents.get(self.uf.find(i)) and i not in pending_review}
         for (a, b), (s, _) in sorted(scored.items()):
-            if a in loose and b in loose and s >= self.config.upper and b not in self.not_same[a]:
+            if a in loose and b in loose and s >= self.config.upper and not self._kept_apart(a, b):
                 self.uf.union(a, b)
+
+    def _kept_apart(self, a: int, b: int) -> bool:
+        """A steward ruled that some record on a's card is not the person of some on b's."""
+        ra, rb = self.uf.find(a), self.uf.find(b)
+        return any(
+            self.uf.find(x) == ra and self.uf.find(y) == rb
+            for x, others in self.not_same.items()
+            for y in others
+        )
 
     def _result(
         self, pending_review: dict[int, list[tuple[int, float, dict[str, str]]]]

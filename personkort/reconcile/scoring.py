@@ -68,6 +68,9 @@ def _ident_level(a: Profile, b: Profile, c: MatchConfig) -> tuple[str, float]:
     for x, y in ((a, b), (b, a)):
         if x.typed_ident and (y.ident or y.typed_ident):
             other = y.ident or y.typed_ident
+            if other == x.typed_ident:
+                # Only a number demoted as someone else's can equal a valid one: no evidence.
+                return "someone_elses", 0.0
             if other and ident_distance_small(x.typed_ident, other):
                 return "one_typo", c.ident_close
     return "missing", 0.0

@@ -1,0 +1,129 @@
+"""Loading a served card from the store, every value with its provenance."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import sqlalchemy as sa
+
+from personkort.card import (
+    CONFLICT_FIELDS,
+    BenefitLine,
+    Card,
+    MeasureLine,
+    ServiceLine,
+    Source,
+    Sourced,
+)
+from personkort.store import models as m
+from personkort.store.nights import published_night, visible
+
+_FOLLOW_UP = ("nav_office", "veileder", "formidlingsgruppe", "kvalifiseringsgruppe")
+_CONTACT = ("address", "postnr", "poststed", "kommunenr", "phone")
+
+
+def load_card(engine: sa.Engine, card_id: str, night: int | None = None) -> Card | None:
+    """The card as the served (or a given) night has it; None if no such card."""
+    with engine.connect() as conn:
+        night = night if night is not None else published_night(conn)
+        if night is None:
+            return None
+        head = conn.execute(
+            sa.select(m.Card).where(m.Card.card_id == card_id, visible(m.Card, night))
+        ).first()
+        if head is None:
+            return None
+        card = Card(
+            card_id=card_id,
+            night=night,
+            protection=head.protection,
+            skjermet=head.skjermet,
+            pending_review=head.pending_review,
+        )
+        keys = sa.select(m.CardLink.record_key).where(
+            m.CardLink.card_id == card_id, visible(m.CardLink, night)
+        )
+        records = conn.execute(
+            sa.select(m.SourceRecord)
+            .where(m.SourceRecord.record_key.in_(keys), visible(m.SourceRecord, night))
+            .order_by(m.SourceRecord.record_key)
+        ).all()
+        sources = {}
+        for r in records:
+            source = Source(r.register, r.source_key, r.location, r.valid_from)
+            sources[r.record_key] = source
+            card.sources.append(source)
+            if r.ident:
+                card.idents.append(Sourced(r.ident, source))
+            name = " ".join(x for x in (r.given_names, r.middle_name, r.surname) if x)
+            card.names.append(Sourced(name, source))
+            for column in ("birth_date", "death_date", *_CONTACT):
+                value = getattr(r, column)
+                if value is not None:
+                    card.fields.setdefault(column, []).append(Sourced(value, source))
+            for column in _FOLLOW_UP:
+                value = getattr(r, column)
+                if value is not None:
+                    card.follow_up.append(Sourced((column, value), source))
+        _details(conn, card, keys, sources, night)
+        return card
+
+
+def _details(
+    conn: sa.Connection, card: Card, keys: sa.Select, sources: dict[str, Source], night: int
+) -> None:
+    def rows(table: type[m.Base]) -> list[sa.Row]:
+        return conn.execute(
+            sa.select(table)
+            .where(table.record_key.in_(keys), visible(table, night))  # type: ignore[attr-defined]
+            .order_by(table.record_key, table.id)  # type: ignore[attr-defined]
+        ).all()
+
+    def at(row: sa.Row) -> Source:
+        record = sources[row.record_key]
+        return Source(record.register, record.source_key, row.location, row.valid_from)
+
+    current = {str(s.value) for s in card.idents}
+    seen: dict[str, list[Sourced]] = defaultdict(list)
+    for h in rows(m.IdentHistoryRow):
+        if h.ident not in current:
+            seen[h.ident].append(Sourced(h.ident, at(h)))
+    card.earlier_idents = [s for values in seen.values() for s in values]
+    card.state_benefits = [
+        BenefitLine(
+            b.register,
+            b.code,
+            b.status,
+            b.from_date,
+            b.to_date,
+            b.daily_rate,
+            b.monthly_amount,
+            b.grade,
+            b.diagnosis,
+            b.justification,
+            at(b),
+        )
+        for b in rows(m.StateBenefitRow)
+    ]
+    card.measures = [
+        MeasureLine(x.code, x.status, x.from_date, x.to_date, x.organiser, at(x))
+        for x in rows(m.MeasureRow)
+    ]
+    card.municipal_services = [
+        ServiceLine(
+            s.register,
+            s.system,
+            s.owner_kommune,
+            s.service,
+            s.from_date,
+            s.to_date,
+            s.monthly_amount,
+            s.caseworker,
+            s.free_text,
+            at(s),
+        )
+        for s in rows(m.MunicipalServiceRow)
+    ]
+
+
+__all__ = ["CONFLICT_FIELDS", "load_card"]
