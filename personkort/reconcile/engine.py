@@ -147,14 +147,16 @@ class _Reconciler:
                 self._demote(i)
             else:
                 municipal_groups[prof.ident].append(i)
-        for number, group in municipal_groups.items():
+        for group in municipal_groups.values():
             first = group[0]
             for i in group[1:]:
                 if self._believable(i, [first]):
                     uf.union(first, i)
-                else:
-                    self._demote(i)
-            holders[number] = first
+            # No state register holds this number: it is unverified evidence, not a key, so it
+            # must not keep the record from the person it names (a typo that happens to be
+            # valid, a family member known only to the municipality, an old D-nummer).
+            for i in group:
+                self._unverify(i)
         self._dnr_to_fnr()
         for a, b in self.same:
             uf.union(a, b)
@@ -171,7 +173,14 @@ class _Reconciler:
         prof = self.p[i]
         prof.typed_ident, prof.typed_birth = prof.ident, prof.ident_birth
         prof.ident, prof.ident_birth = None, None
+        prof.typed_kind = "demoted"
         self.demoted.append(i)
+
+    def _unverify(self, i: int) -> None:
+        prof = self.p[i]
+        prof.typed_ident, prof.typed_birth = prof.ident, prof.ident_birth
+        prof.ident, prof.ident_birth = None, None
+        prof.typed_kind = "unverified"
 
     def _dnr_to_fnr(self) -> None:
         """Join a D-nummer person to a fødselsnummer person born the same day with the same name,
@@ -284,11 +293,16 @@ class _Reconciler:
                     best[root] = (s, j, ev)
             if not best:
                 continue
-            ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
-            _, (top, top_j, _) = ranked[0]
-            rival = ranked[1][1][0] if len(ranked) > 1 else None
+            # A rival counts only with corroborating evidence of its own: a namesake elsewhere
+            # in the postcode does not make the person at the same address uncertain.
+            ranked = sorted(
+                best.items(), key=lambda kv: (not corroborated(kv[1][2]), -kv[1][0], kv[0])
+            )
+            _, (top, top_j, top_ev) = ranked[0]
+            rivals = [s for _, (s, _, ev) in ranked[1:] if corroborated(ev)]
+            rival = rivals[0] if rivals else None
             clear = rival is None or rival < self.config.lower or top - rival >= self.config.margin
-            if top >= self.config.upper and clear:
+            if top >= self.config.upper and clear and corroborated(top_ev):
                 joins.append((i, top_j))
                 pending_review.pop(i, None)
             elif top >= self.config.lower:
@@ -306,9 +320,15 @@ class _Reconciler:
         idents: dict[int, frozenset[str]],
         pending_review: dict[int, list[tuple[int, float, dict[str, str]]]],
     ) -> None:
-        loose = {i for i in floating if not idents.get(self.uf.find(i)) and i not in pending_review}
-        for (a, b), (s, _) in sorted(scored.items()):
-            if a in loose and b in loose and s >= self.config.upper and not self._kept_apart(a, b):
+        loose = {i for i in floating if not idents.get(self.uf.find(i))}
+        for (a, b), (s, ev) in sorted(scored.items()):
+            if (
+                a in loose
+                and b in loose
+                and s >= self.config.upper
+                and corroborated(ev)
+                and not self._kept_apart(a, b)
+            ):
                 self.uf.union(a, b)
 
     def _kept_apart(self, a: int, b: int) -> bool:
@@ -351,6 +371,16 @@ class _Reconciler:
                 if other in result.skjermet:
                     result.skjermet.add(n)
         return result
+
+
+def corroborated(evidence: dict[str, str]) -> bool:
+    """Names alone never put two records together: a birth date, an address or a number one
+    typo away must agree too (two Marit Pettersens in one postcode are two people)."""
+    return (
+        evidence.get("birth") in ("equal", "equal_typed")
+        or evidence.get("address") == "equal"
+        or evidence.get("ident") in ("one_typo", "d_and_f")
+    )
 
 
 def _given_agree(a: Profile, b: Profile) -> bool:

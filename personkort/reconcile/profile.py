@@ -29,6 +29,7 @@ class Profile:
     ident_is_dnr: bool
     typed_ident: str | None  # an invalid number as typed (a typo to compare, not to trust)
     typed_birth: dt.date | None  # the date part of a typed number, where it is a date
+    typed_kind: str | None  # invalid | unverified (valid, no state register holds it) | demoted
     history: tuple[str, ...]  # earlier valid numbers the register keeps for this record
     birth: dt.date | None  # stated birth date
     surname: tuple[str, ...]
@@ -80,6 +81,7 @@ def build_profile(record: PersonRecord, history: list[IdentHistory] | None = Non
         ident_is_dnr=is_dnr,
         typed_ident=typed,
         typed_birth=typed_birth,
+        typed_kind="invalid" if typed else None,
         history=tuple(sorted(set(earlier))),
         birth=record.birth_date,
         surname=tokens(record.surname),

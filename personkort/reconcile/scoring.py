@@ -24,6 +24,7 @@ class MatchConfig:
 
     # weights, log2 Bayes factors
     ident_close: float = 10.0  # a mistyped number one typo from the other's valid one
+    ident_d_and_f: float = 3.0  # a D-nummer and a fødselsnummer of the same birth date
     birth_equal: float = 7.0
     birth_differ: float = -8.0
     birth_differ_typed: float = -1.0  # the date part of a mistyped or rejected number
@@ -73,17 +74,41 @@ def _ident_level(a: Profile, b: Profile, c: MatchConfig) -> tuple[str, float]:
                 return "someone_elses", 0.0
             if other and ident_distance_small(x.typed_ident, other):
                 return "one_typo", c.ident_close
+    x, y = a.ident or a.typed_ident, b.ident or b.typed_ident
+    if (
+        x
+        and y
+        and _is_dnr(x) != _is_dnr(y)
+        and (a.ident_birth or a.typed_birth) == (b.ident_birth or b.typed_birth)
+    ):
+        return "d_and_f", c.ident_d_and_f  # a D-nummer and a later fødselsnummer, same birth
     return "missing", 0.0
+
+
+def _is_dnr(value: str) -> bool:
+    return value[:1] in "4567"
+
+
+def _birth(p: Profile) -> tuple[object, bool]:
+    """A record's birth date and whether it is firm. A valid number no state register holds is
+    most likely the person's own: its date is firm. A mistyped number's date part may be wrong;
+    a number found to be someone else's says nothing about this person."""
+    if p.any_birth:
+        return p.any_birth, True
+    if p.typed_kind == "unverified":
+        return p.typed_birth, True
+    if p.typed_kind == "invalid":
+        return p.typed_birth, False
+    return None, False
 
 
 def _birth_level(a: Profile, b: Profile, c: MatchConfig) -> tuple[str, float]:
-    x, y = a.any_birth, b.any_birth
-    if x and y:
+    (x, firm_x), (y, firm_y) = _birth(a), _birth(b)
+    if not x or not y:
+        return "missing", 0.0
+    if firm_x and firm_y:
         return ("equal", c.birth_equal) if x == y else ("differ", c.birth_differ)
-    x, y = x or a.typed_birth, y or b.typed_birth
-    if x and y:
-        return ("equal_typed", c.birth_equal / 2) if x == y else ("differ", c.birth_differ_typed)
-    return "missing", 0.0
+    return ("equal_typed", c.birth_equal / 2) if x == y else ("differ", c.birth_differ_typed)
 
 
 def _surname_level(a: Profile, b: Profile, c: MatchConfig) -> tuple[str, float]:
