@@ -84,10 +84,21 @@ def test_d_number_joins_the_later_fodselsnummer() -> None:
     result = reconcile(
         [
             person(A, "1", "Ahmed", "Ali", ident=fnr, birth_date=BORN, **ADDRESS),
-            person(I, dnr, "AHMED", "ALI", ident=dnr),  # Infotrygd has not caught up yet
+            person(I, dnr, "AHMED", "ALI", ident=dnr, **ADDRESS),  # Infotrygd has not caught up
         ]
     )
     assert len(result.clusters) == 1
+
+
+def test_namesakes_born_the_same_day_elsewhere_are_not_joined_by_d_number() -> None:
+    dnr, fnr = ident(BORN, 300, dnr=True), ident(BORN, 302)
+    result = reconcile(
+        [
+            person(A, "1", "Ahmed", "Ali", ident=fnr, birth_date=BORN, **ADDRESS),
+            person(I, dnr, "AHMED", "ALI", ident=dnr, address="Fjellveien 9", postnr="5003"),
+        ]
+    )
+    assert len(result.clusters) == 2
 
 
 def test_arena_identity_history_joins_the_old_number() -> None:

@@ -199,6 +199,7 @@ class _Reconciler:
                 and set(prof.surname) & set(self.p[j].surname)
                 and names_compatible(prof, self.p[j])
                 and _given_agree(prof, self.p[j])
+                and _same_place(prof, self.p[j])
             }
             if len(matches) == 1:  # two candidates: leave it to the probabilistic stage
                 self.uf.union(i, matches.pop())
@@ -381,6 +382,11 @@ def corroborated(evidence: dict[str, str]) -> bool:
         or evidence.get("address") == "equal"
         or evidence.get("ident") in ("one_typo", "d_and_f")
     )
+
+
+def _same_place(a: Profile, b: Profile) -> bool:
+    """Namesakes born the same day are common in a large population; where they live is not."""
+    return bool((a.address and a.address == b.address) or (a.postnr and a.postnr == b.postnr))
 
 
 def _given_agree(a: Profile, b: Profile) -> bool:

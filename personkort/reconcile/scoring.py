@@ -25,6 +25,7 @@ class MatchConfig:
     # weights, log2 Bayes factors
     ident_close: float = 10.0  # a mistyped number one typo from the other's valid one
     ident_d_and_f: float = 3.0  # a D-nummer and a fødselsnummer of the same birth date
+    ident_differ_unverified: float = -12.0  # a valid municipal number that is not the other's
     birth_equal: float = 7.0
     birth_differ: float = -8.0
     birth_differ_typed: float = -1.0  # the date part of a mistyped or rejected number
@@ -66,6 +67,16 @@ def score(a: Profile, b: Profile, config: MatchConfig) -> tuple[float, dict[str,
 def _ident_level(a: Profile, b: Profile, c: MatchConfig) -> tuple[str, float]:
     if a.ident and b.ident:
         return ("equal", 20.0) if a.ident == b.ident else ("conflict", -20.0)
+    for x, y in ((a, b), (b, a)):
+        if (
+            x.typed_kind == "unverified"
+            and y.ident
+            and _is_dnr(x.typed_ident or "") == _is_dnr(y.ident)
+            and x.typed_ident != y.ident
+        ):
+            # Two different valid numbers of one kind: most likely two people, even though
+            # no state register has confirmed the municipal one.
+            return "differ_unverified", c.ident_differ_unverified
     for x, y in ((a, b), (b, a)):
         if x.typed_ident and (y.ident or y.typed_ident):
             other = y.ident or y.typed_ident

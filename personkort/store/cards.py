@@ -16,14 +16,18 @@ from personkort.card import (
     Sourced,
 )
 from personkort.store import models as m
+from personkort.store.crypto import KeyRing, context, key_ring
 from personkort.store.nights import published_night, visible
 
 _FOLLOW_UP = ("nav_office", "veileder", "formidlingsgruppe", "kvalifiseringsgruppe")
 _CONTACT = ("address", "postnr", "poststed", "kommunenr", "phone")
 
 
-def load_card(engine: sa.Engine, card_id: str, night: int | None = None) -> Card | None:
+def load_card(
+    engine: sa.Engine, card_id: str, night: int | None = None, keys: KeyRing | None = None
+) -> Card | None:
     """The card as the served (or a given) night has it; None if no such card."""
+    keys = keys or key_ring()
     with engine.connect() as conn:
         night = night if night is not None else published_night(conn)
         if night is None:
@@ -40,12 +44,12 @@ def load_card(engine: sa.Engine, card_id: str, night: int | None = None) -> Card
             skjermet=head.skjermet,
             pending_review=head.pending_review,
         )
-        keys = sa.select(m.CardLink.record_key).where(
+        record_keys = sa.select(m.CardLink.record_key).where(
             m.CardLink.card_id == card_id, visible(m.CardLink, night)
         )
         records = conn.execute(
             sa.select(m.SourceRecord)
-            .where(m.SourceRecord.record_key.in_(keys), visible(m.SourceRecord, night))
+            .where(m.SourceRecord.record_key.in_(record_keys), visible(m.SourceRecord, night))
             .order_by(m.SourceRecord.record_key)
         ).all()
         sources = {}
@@ -65,13 +69,21 @@ def load_card(engine: sa.Engine, card_id: str, night: int | None = None) -> Card
                 value = getattr(r, column)
                 if value is not None:
                     card.follow_up.append(Sourced((column, value), source))
-        _details(conn, card, keys, sources, night)
+        _details(conn, card, record_keys, sources, night, keys)
         return card
 
 
 def _details(
-    conn: sa.Connection, card: Card, keys: sa.Select, sources: dict[str, Source], night: int
+    conn: sa.Connection,
+    card: Card,
+    keys: sa.Select,
+    sources: dict[str, Source],
+    night: int,
+    ring: KeyRing,
 ) -> None:
+    def clear(row: sa.Row, table: str, column: str) -> str | None:
+        return ring.decrypt(getattr(row, column), context(table, column, row.record_key))
+
     def rows(table: type[m.Base]) -> list[sa.Row]:
         return conn.execute(
             sa.select(table)
@@ -99,8 +111,8 @@ def _details(
             b.daily_rate,
             b.monthly_amount,
             b.grade,
-            b.diagnosis,
-            b.justification,
+            clear(b, "state_benefit", "diagnosis"),
+            clear(b, "state_benefit", "justification"),
             at(b),
         )
         for b in rows(m.StateBenefitRow)
@@ -119,7 +131,7 @@ def _details(
             s.to_date,
             s.monthly_amount,
             s.caseworker,
-            s.free_text,
+            clear(s, "municipal_service", "free_text"),
             at(s),
         )
         for s in rows(m.MunicipalServiceRow)

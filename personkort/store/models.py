@@ -120,8 +120,8 @@ class StateBenefitRow(_Versioned, Base):
     daily_rate: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     monthly_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     grade: Mapped[int | None] = mapped_column(Integer)
-    diagnosis: Mapped[str | None] = mapped_column(String(8))
-    justification: Mapped[str | None] = mapped_column(Text)
+    diagnosis: Mapped[str | None] = mapped_column(Text)  # encrypted at rest
+    justification: Mapped[str | None] = mapped_column(Text)  # encrypted at rest
 
 
 class MeasureRow(_Versioned, Base):
@@ -149,7 +149,7 @@ class MunicipalServiceRow(_Versioned, Base):
     to_date: Mapped[dt.date | None] = mapped_column(Date)
     monthly_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     caseworker: Mapped[str | None] = mapped_column(String(40))
-    free_text: Mapped[str | None] = mapped_column(Text)
+    free_text: Mapped[str | None] = mapped_column(Text)  # encrypted at rest
 
 
 class CardLink(_Versioned, Base):
@@ -231,3 +231,30 @@ class FindingRow(Base):
 
 Index("ix_card_link_current", CardLink.record_key, CardLink.valid_to)
 Index("ix_source_record_current", SourceRecord.record_key, SourceRecord.valid_to)
+
+
+class ConsentRow(Base):
+    """A client's written consent to one office (samtykkeerklæring), found by identity number so
+    it follows the person through card merges and splits."""
+
+    __tablename__ = "consent"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_ident: Mapped[str] = mapped_column(String(16), index=True)
+    office: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str] = mapped_column(String(16))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date] = mapped_column(Date)
+    form_reference: Mapped[str] = mapped_column(String(200))
+    registered_by: Mapped[str] = mapped_column(String(40))
+    registered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_by: Mapped[str | None] = mapped_column(String(40))
+
+
+class PolicyVersionRow(Base):
+    """Every policy version that was ever activated, with its files, for auditors' diffs."""
+
+    __tablename__ = "policy_version"
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    files: Mapped[dict[str, Any]] = mapped_column(JSON)
+    activated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

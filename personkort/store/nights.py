@@ -30,6 +30,7 @@ from personkort.records import (
     StateBenefit,
 )
 from personkort.store import models as m
+from personkort.store.crypto import KeyRing, context, key_ring
 
 VERSIONED = (
     m.SourceRecord,
@@ -150,9 +151,14 @@ def rollback_unpublished_night(conn: sa.Connection, night: int) -> None:
 
 
 def write_night(
-    engine: sa.Engine, night: int, extract: Extract, result: Reconciliation
+    engine: sa.Engine,
+    night: int,
+    extract: Extract,
+    result: Reconciliation,
+    keys: KeyRing | None = None,
 ) -> NightWrite:
     """Write a reconciled night beside the served one (invisible until published)."""
+    keys = keys or key_ring()
     groups = _group(extract)
     with engine.begin() as conn:
         current = dict(
@@ -168,7 +174,7 @@ def write_night(
         removed = [k for k in current if k not in hashes]
         for table in PER_RECORD:
             _close(conn, table, table.record_key, [*changed, *removed], night)
-        rows = _rows(groups, [*changed, *new], hashes, night)
+        rows = _rows(groups, [*changed, *new], hashes, night, keys)
         for table, table_rows in rows.items():
             _insert(conn, table, table_rows)
 
@@ -371,10 +377,18 @@ def _value(value: object) -> object:
 
 
 def _rows(
-    groups: dict[str, _Group], keys: Iterable[str], hashes: dict[str, str], night: int
+    groups: dict[str, _Group],
+    record_keys: Iterable[str],
+    hashes: dict[str, str],
+    night: int,
+    ring: KeyRing,
 ) -> dict[type[m.Base], list[dict[str, Any]]]:
     rows: dict[type[m.Base], list[dict[str, Any]]] = defaultdict(list)
-    for key in keys:
+
+    def seal(table: str, column: str, key: str, value: str | None) -> str | None:
+        return ring.encrypt(value, context(table, column, key))
+
+    for key in record_keys:
         g = groups[key]
         p = g.person
         person = {f.name: _value(getattr(p, f.name)) for f in fields(p)}
@@ -407,8 +421,8 @@ def _rows(
                     "daily_rate": b.daily_rate,
                     "monthly_amount": b.monthly_amount,
                     "grade": b.grade,
-                    "diagnosis": b.diagnosis,
-                    "justification": b.justification,
+                    "diagnosis": seal("state_benefit", "diagnosis", key, b.diagnosis),
+                    "justification": seal("state_benefit", "justification", key, b.justification),
                     "valid_from": night,
                 }
             )
@@ -438,7 +452,7 @@ def _rows(
                     "to_date": s.to_date,
                     "monthly_amount": s.monthly_amount,
                     "caseworker": s.caseworker,
-                    "free_text": s.free_text,
+                    "free_text": seal("municipal_service", "free_text", key, s.free_text),
                     "valid_from": night,
                 }
             )

@@ -101,3 +101,22 @@ def nights(engine: sa.Engine) -> list[dict[str, object]]:
     with engine.connect() as conn:
         table = m.Night.__table__
         return [dict(row) for row in conn.execute(sa.select(table).order_by(table.c.id)).mappings()]
+
+
+def successors(engine: sa.Engine, card_id: str) -> list[str]:
+    """The current card ids a merged-away or split card id now lives on (following chains)."""
+    with engine.connect() as conn:
+        events = conn.execute(
+            sa.select(m.CardEvent.old_ids, m.CardEvent.new_ids).order_by(m.CardEvent.id)
+        ).all()
+    current, seen = {card_id}, set()
+    changed = True
+    while changed:
+        changed = False
+        for olds, news in events:
+            hit = current & set(olds)
+            if hit and not hit <= seen:
+                seen |= hit
+                current = (current - hit) | set(news)
+                changed = True
+    return sorted(current - {card_id}) if card_id in seen else []

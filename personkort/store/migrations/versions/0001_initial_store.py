@@ -180,7 +180,7 @@ def upgrade() -> None:
         sa.Column("daily_rate", sa.Numeric(precision=12, scale=2), nullable=True),
         sa.Column("monthly_amount", sa.Numeric(precision=14, scale=2), nullable=True),
         sa.Column("grade", sa.Integer(), nullable=True),
-        sa.Column("diagnosis", sa.String(length=8), nullable=True),
+        sa.Column("diagnosis", sa.Text(), nullable=True),
         sa.Column("justification", sa.Text(), nullable=True),
         sa.Column("valid_from", sa.Integer(), nullable=False),
         sa.Column("valid_to", sa.Integer(), nullable=True),

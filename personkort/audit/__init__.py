@@ -1,0 +1,22 @@
+"""The tamper-evident audit log (hash chain, RFC 6962 Merkle checkpoints signed with Ed25519)."""
+
+from personkort.audit.keys import AuditKeys, audit_keys
+from personkort.audit.log import (
+    AuditLog,
+    AuditUnavailable,
+    StoredEvent,
+    VerifyResult,
+    verify,
+    verify_inclusion,
+)
+
+__all__ = [
+    "AuditKeys",
+    "AuditLog",
+    "AuditUnavailable",
+    "StoredEvent",
+    "VerifyResult",
+    "audit_keys",
+    "verify",
+    "verify_inclusion",
+]

@@ -1,0 +1,322 @@
+"""The audit log: append-only, hash-chained, with signed Merkle checkpoints.
+
+Every event's ``hash`` is SHA-256 over the previous event's hash and the event's canonical
+serialisation (JSON, sorted keys, no spaces, UTF-8), so changing, deleting or reordering any
+stored event breaks the chain at that event. Every ``checkpoint_every`` events an Ed25519
+signature is made over the RFC 6962 Merkle root of all events so far and the chain head, so one
+event's inclusion can be proven without the rest. An event is committed before ``append``
+returns; anything that prevents that raises ``AuditUnavailable``, and the caller must then fail
+closed. Identity numbers are never stored in clear: an HMAC makes them findable, a sealed copy
+makes them readable with the audit key.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from personkort.audit import merkle
+from personkort.audit.keys import AuditKeys, audit_keys
+from personkort.audit.models import AuditCheckpointRow as C
+from personkort.audit.models import AuditEventRow as E
+
+log = logging.getLogger("personkort.audit")
+GENESIS = "0" * 64
+
+
+class AuditUnavailable(RuntimeError):
+    """The audit log cannot be written: nothing that needs an audit event may proceed."""
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(prev: str, body: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(prev) + body).hexdigest()
+
+
+def now_text() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    kind: str
+    at: str
+    hash: str
+    trace_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    events: int
+    checkpoints: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+class AuditLog:
+    def __init__(self, engine: sa.Engine, keys: AuditKeys, checkpoint_every: int = 1000) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.checkpoint_every = checkpoint_every
+
+    @classmethod
+    def from_settings(cls, engine: sa.Engine, data_dir: str | None = None) -> AuditLog:
+        return cls(engine, audit_keys(data_dir))
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(
+        self,
+        kind: str,
+        data: dict[str, Any],
+        *,
+        ident: str | None = None,
+        trace_id: str | None = None,
+    ) -> StoredEvent:
+        """Store one event durably, chained to the one before; raise AuditUnavailable if not.
+        Auditors' index columns are taken from the event itself, so they cannot disagree."""
+        data = dict(data)
+        ident_hmac = None
+        if ident:
+            ident_hmac = self.keys.ident_hmac(ident)
+            data["ident_hmac"] = ident_hmac
+            data["ident_sealed"] = self.keys.seal(ident)
+        for attempt in range(50):
+            try:
+                stored = self._append_once(kind, data, ident_hmac, trace_id)
+                break
+            except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
+                if _is_conflict(exc) and attempt < 49:
+                    time.sleep(0.001 * (attempt + 1))
+                    continue
+                raise AuditUnavailable("the audit log cannot be written") from None
+            except sa.exc.SQLAlchemyError:
+                raise AuditUnavailable("the audit log cannot be written") from None
+        if stored.seq % self.checkpoint_every == 0:
+            try:
+                self.checkpoint()
+            except sa.exc.SQLAlchemyError:
+                log.exception("checkpoint at %s failed; the next one will cover it", stored.seq)
+        return stored
+
+    def _append_once(
+        self, kind: str, data: dict[str, Any], ident_hmac: str | None, trace_id: str | None
+    ) -> StoredEvent:
+        with self.engine.begin() as conn:
+            head = conn.execute(sa.select(E.seq, E.hash).order_by(E.seq.desc()).limit(1)).first()
+            seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
+            at = now_text()
+            body = canonical({"seq": seq, "kind": kind, "at": at, "prev": prev, "data": data})
+            digest = chain_hash(prev, body)
+            conn.execute(
+                sa.insert(E).values(
+                    seq=seq, kind=kind, at=at, body=body.decode(), prev_hash=prev, hash=digest,
+                    leaf=merkle.leaf_hash(body).hex(), trace_id=trace_id,
+                    caseworker=(data.get("caseworker") or {}).get("sub"),
+                    card_id=data.get("card_id"), ident_hmac=ident_hmac,
+                    decision=data.get("decision"), privileged=bool(data.get("privileged_use")),
+                )
+            )  # fmt: skip
+        return StoredEvent(seq, kind, at, digest, trace_id)
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        """Sign the Merkle root of every event so far, and the chain head."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(E.seq, E.leaf, E.hash).order_by(E.seq)).all()
+            if not rows:
+                return None
+            size = len(rows)
+            if conn.scalar(sa.select(C.id).where(C.tree_size == size)):
+                return None
+            root = merkle.root([bytes.fromhex(r.leaf) for r in rows]).hex()
+            statement = {
+                "tree_size": size, "root": root, "head": rows[-1].hash,
+                "signed_at": now_text(), "key_id": self.keys.key_id,
+            }  # fmt: skip
+            signature = self.keys.signing.sign(canonical(statement))
+            conn.execute(
+                sa.insert(C).values(
+                    tree_size=size, root_hash=root, head_hash=statement["head"],
+                    signed_at=statement["signed_at"], key_id=statement["key_id"],
+                    signature=signature,
+                )
+            )  # fmt: skip
+        return {**statement, "signature": base64.b64encode(signature).decode()}
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def prove(self, seq: int) -> dict[str, Any]:
+        """Everything needed to prove one event is in the log: the event, its audit path and
+        the newest signed checkpoint that covers it."""
+        with self.engine.connect() as conn:
+            cp = conn.execute(
+                sa.select(C).where(C.tree_size >= seq).order_by(C.tree_size.desc()).limit(1)
+            ).first()
+            if cp is None:
+                raise LookupError(f"no checkpoint covers event {seq} yet")
+            rows = conn.execute(
+                sa.select(E.leaf).where(E.seq <= cp.tree_size).order_by(E.seq)
+            ).all()
+            body = conn.scalar(sa.select(E.body).where(E.seq == seq))
+        leaves = [bytes.fromhex(r.leaf) for r in rows]
+        return {
+            "seq": seq,
+            "body": body,
+            "path": [h.hex() for h in merkle.inclusion_path(seq - 1, leaves)],
+            "checkpoint": _checkpoint_dict(cp),
+        }
+
+    def reveal(self, event_body: str) -> str | None:
+        """The identity number of an event, in clear: needs the audit key."""
+        sealed = json.loads(event_body)["data"].get("ident_sealed")
+        return self.keys.unseal(sealed) if sealed else None
+
+    def events(
+        self,
+        *,
+        ident: str | None = None,
+        card_id: str | None = None,
+        caseworker: str | None = None,
+        kind: str | None = None,
+        decision: str | None = None,
+        privileged: bool | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        query = sa.select(E.seq, E.hash, E.prev_hash, E.body).order_by(E.seq)
+        if ident:
+            query = query.where(E.ident_hmac == self.keys.ident_hmac(ident))
+        for column, value in ((E.card_id, card_id), (E.caseworker, caseworker), (E.kind, kind),
+                              (E.decision, decision), (E.privileged, privileged)):  # fmt: skip
+            if value is not None:
+                query = query.where(column == value)
+        if since:
+            query = query.where(E.at >= since)
+        if until:
+            query = query.where(E.at < until)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).all()
+        return [
+            {"seq": r.seq, "hash": r.hash, "prev_hash": r.prev_hash, **json.loads(r.body)}
+            for r in rows
+        ]
+
+
+def _checkpoint_dict(cp: Any) -> dict[str, Any]:
+    return {
+        "tree_size": cp.tree_size,
+        "root": cp.root_hash,
+        "head": cp.head_hash,
+        "signed_at": cp.signed_at,
+        "key_id": cp.key_id,
+        "signature": base64.b64encode(cp.signature).decode(),
+    }
+
+
+def _is_conflict(exc: sa.exc.DBAPIError) -> bool:
+    """Another writer took the same sequence number, or holds SQLite's write lock: retry."""
+    text = str(exc.orig).lower()
+    return isinstance(exc, sa.exc.IntegrityError) or "locked" in text or "busy" in text
+
+
+def _signed_ok(statement: dict[str, Any], signature: bytes, public: Ed25519PublicKey) -> bool:
+    try:
+        public.verify(signature, canonical(statement))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def verify_inclusion(proof: dict[str, Any], public: Ed25519PublicKey) -> bool:
+    """Check one event's proof: the checkpoint's signature and the event's audit path."""
+    cp = proof["checkpoint"]
+    statement = {k: cp[k] for k in ("tree_size", "root", "head", "signed_at", "key_id")}
+    if not _signed_ok(statement, base64.b64decode(cp["signature"]), public):
+        return False
+    leaf = merkle.leaf_hash(proof["body"].encode())
+    return merkle.verify_path(
+        proof["seq"] - 1, cp["tree_size"], leaf, [bytes.fromhex(h) for h in proof["path"]],
+        bytes.fromhex(cp["root"]),
+    )  # fmt: skip
+
+
+def _stream(conn: sa.Connection) -> Iterator[Any]:
+    yield from conn.execution_options(yield_per=5000).execute(
+        sa.select(E.seq, E.kind, E.body, E.prev_hash, E.hash, E.leaf, E.decision, E.card_id,
+                  E.caseworker, E.ident_hmac, E.privileged).order_by(E.seq)
+    )  # fmt: skip
+
+
+def verify(engine: sa.Engine, public: Ed25519PublicKey) -> VerifyResult:
+    """Recompute the whole chain and every checkpoint; name the first event that breaks it."""
+    leaves: list[bytes] = []
+    prev = GENESIS
+    count = 0
+
+    def bad(seq: int, problem: str) -> VerifyResult:
+        return VerifyResult(False, count, 0, seq, problem)
+
+    with engine.connect() as conn:
+        for row in _stream(conn):
+            expected = count + 1
+            if row.seq != expected:
+                return bad(expected, f"event {expected} is missing (next stored is {row.seq})")
+            body = row.body.encode()
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                return bad(row.seq, "the event is not valid JSON")
+            if parsed.get("seq") != row.seq:
+                return bad(row.seq, f"the event says it is {parsed.get('seq')}: moved or reordered")
+            if row.prev_hash != prev or parsed.get("prev") != prev:
+                return bad(row.seq, "the link to the previous event is broken")
+            if chain_hash(prev, body) != row.hash:
+                return bad(row.seq, "the event's content does not match its hash")
+            data = parsed.get("data", {})
+            if (row.kind != parsed.get("kind") or row.ident_hmac != data.get("ident_hmac")
+                    or row.decision != data.get("decision") or row.card_id != data.get("card_id")
+                    or row.caseworker != (data.get("caseworker") or {}).get("sub")
+                    or bool(row.privileged) != bool(data.get("privileged_use"))):  # fmt: skip
+                return bad(row.seq, "an index column disagrees with the event")
+            leaves.append(merkle.leaf_hash(body))
+            prev = row.hash
+            count += 1
+        checkpoints = conn.execute(sa.select(C).order_by(C.tree_size)).all()
+    for cp in checkpoints:
+        if cp.tree_size > count:
+            return VerifyResult(
+                False,
+                count,
+                0,
+                count + 1,
+                f"checkpoint covers {cp.tree_size} events, the log has {count}",
+            )
+        statement = _checkpoint_dict(cp)
+        signature = base64.b64decode(statement.pop("signature"))
+        if not _signed_ok(statement, signature, public):
+            return VerifyResult(
+                False, count, 0, cp.tree_size, f"checkpoint at {cp.tree_size} has a bad signature"
+            )
+        if merkle.root(leaves[: cp.tree_size]).hex() != cp.root_hash:
+            return VerifyResult(
+                False, count, 0, cp.tree_size, f"checkpoint at {cp.tree_size}: Merkle root mismatch"
+            )
+    return VerifyResult(True, count, len(checkpoints))

@@ -1,0 +1,205 @@
+"""The audit log: chain, checkpoints, inclusion proofs, tampering, keys, fail-closed, export.
+Every store test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from personkort.audit import AuditLog, AuditUnavailable, audit_keys, verify, verify_inclusion
+from personkort.audit import merkle
+from personkort.audit.export import cef_line, cef_value, to_cef
+from personkort.audit.models import AuditCheckpointRow, AuditEventRow
+from personkort.store import open_engine
+
+IDENT = "15928011418"
+
+
+def lookup(n: int) -> dict[str, object]:
+    return {
+        "caseworker": {"sub": f"Z{n:06d}", "employer": "stat", "office": "nav-oslo",
+                       "roles": ["veileder"]},
+        "card_id": f"pk-{n:016x}",
+        "decision": "permit" if n % 3 else "deny",
+        "reason_codes": [] if n % 3 else ["skjermet_person"],
+        "policy_version": "a" * 64,
+        "privileged_use": ["strengt_fortrolig_adresse"] if n % 5 == 0 else [],
+    }  # fmt: skip
+
+
+@pytest.fixture
+def audit(store_url: str, tmp_path: Path) -> AuditLog:
+    engine = open_engine(store_url)
+    return AuditLog(engine, audit_keys(str(tmp_path)), checkpoint_every=4)
+
+
+def _fill(audit: AuditLog, n: int) -> None:
+    for i in range(1, n + 1):
+        audit.append("lookup", lookup(i), ident=IDENT if i % 2 else None, trace_id=f"t{i}")
+
+
+def test_untouched_log_verifies(audit: AuditLog) -> None:
+    _fill(audit, 10)
+    result = verify(audit.engine, audit.keys.public)
+    assert result.ok and result.events == 10 and result.checkpoints == 2
+
+
+def _tamper(audit: AuditLog, statement: sa.Executable) -> None:
+    with audit.engine.begin() as conn:
+        conn.execute(statement)
+
+
+def test_a_changed_event_fails_at_that_event(audit: AuditLog) -> None:
+    _fill(audit, 10)
+    with audit.engine.connect() as conn:
+        body = conn.scalar(sa.select(AuditEventRow.body).where(AuditEventRow.seq == 6))
+    forged = body.replace('"deny"', '"permit"') if '"deny"' in body else body.replace("Z0", "Z9")
+    _tamper(audit, sa.update(AuditEventRow).where(AuditEventRow.seq == 6).values(body=forged))
+    result = verify(audit.engine, audit.keys.public)
+    assert not result.ok and result.first_bad_seq == 6
+    assert "hash" in (result.problem or "")
+
+
+def test_a_changed_index_column_fails_at_that_event(audit: AuditLog) -> None:
+    _fill(audit, 10)
+    _tamper(audit, sa.update(AuditEventRow).where(AuditEventRow.seq == 3).values(decision="permit"))
+    result = verify(audit.engine, audit.keys.public)
+    assert not result.ok and result.first_bad_seq == 3
+
+
+def test_a_deleted_event_fails_at_that_event(audit: AuditLog) -> None:
+    _fill(audit, 10)
+    _tamper(audit, sa.delete(AuditEventRow).where(AuditEventRow.seq == 5))
+    result = verify(audit.engine, audit.keys.public)
+    assert not result.ok and result.first_bad_seq == 5 and "missing" in (result.problem or "")
+
+
+def test_deleting_the_newest_events_is_caught_by_the_checkpoint(audit: AuditLog) -> None:
+    _fill(audit, 8)
+    _tamper(audit, sa.delete(AuditEventRow).where(AuditEventRow.seq >= 7))
+    result = verify(audit.engine, audit.keys.public)
+    assert not result.ok and result.first_bad_seq == 7
+
+
+def test_reordered_events_fail_at_the_first_moved(audit: AuditLog) -> None:
+    _fill(audit, 10)
+    with audit.engine.begin() as conn:
+        conn.execute(sa.update(AuditEventRow).where(AuditEventRow.seq == 4).values(seq=-4))
+        conn.execute(sa.update(AuditEventRow).where(AuditEventRow.seq == 7).values(seq=4))
+        conn.execute(sa.update(AuditEventRow).where(AuditEventRow.seq == -4).values(seq=7))
+    result = verify(audit.engine, audit.keys.public)
+    assert not result.ok and result.first_bad_seq == 4
+
+
+def test_a_forged_checkpoint_fails(audit: AuditLog, tmp_path: Path) -> None:
+    _fill(audit, 8)
+    _tamper(
+        audit,
+        sa.update(AuditCheckpointRow)
+        .where(AuditCheckpointRow.tree_size == 4)
+        .values(root_hash="0" * 64),
+    )
+    result = verify(audit.engine, audit.keys.public)
+    assert not result.ok and result.first_bad_seq == 4 and "signature" in (result.problem or "")
+    other = audit_keys(str(tmp_path / "other"))
+    assert not verify(audit.engine, other.public).ok
+
+
+def test_one_events_inclusion_is_proven_without_the_log(audit: AuditLog) -> None:
+    _fill(audit, 12)
+    proof = audit.prove(5)
+    assert verify_inclusion(proof, audit.keys.public)
+    assert len(proof["path"]) <= 4  # log2(12) hashes, not the log
+    forged = {**proof, "body": proof["body"].replace("Z0", "Z9")}
+    assert not verify_inclusion(forged, audit.keys.public)
+
+
+def test_identity_numbers_are_findable_not_readable(audit: AuditLog) -> None:
+    _fill(audit, 6)
+    with audit.engine.connect() as conn:
+        bodies = conn.scalars(sa.select(AuditEventRow.body)).all()
+    assert not any(IDENT in b for b in bodies)
+    found = audit.events(ident=IDENT)
+    assert [e["seq"] for e in found] == [1, 3, 5]
+    assert audit.reveal(json.dumps(found[0])) == IDENT
+    assert audit.events(ident="01010112345") == []
+
+
+def test_concurrent_appends_keep_a_gapless_valid_chain(audit: AuditLog) -> None:
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        try:
+            for i in range(5):
+                audit.append("lookup", lookup(k * 100 + i))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    result = verify(audit.engine, audit.keys.public)
+    assert result.ok and result.events == 50
+
+
+def test_append_fails_closed_when_the_store_is_gone(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    audit = AuditLog(engine, audit_keys(str(tmp_path)))
+    audit.append("lookup", lookup(1))
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE audit_event"))
+    with pytest.raises(AuditUnavailable):
+        audit.append("lookup", lookup(2), ident=IDENT)
+
+
+def test_auditor_queries(audit: AuditLog) -> None:
+    _fill(audit, 15)
+    assert {e["data"]["decision"] for e in audit.events(decision="deny")} == {"deny"}
+    assert [e["seq"] for e in audit.events(privileged=True)] == [5, 10, 15]
+    assert [e["seq"] for e in audit.events(caseworker="Z000007")] == [7]
+    assert len(audit.events(limit=5, offset=10)) == 5
+
+
+def test_cef_lines_escape_and_name_the_decision(audit: AuditLog) -> None:
+    _fill(audit, 3)
+    lines = to_cef(audit.events()).splitlines()
+    assert len(lines) == 3
+    assert lines[2].startswith("CEF:0|NAV|personkort|1.0|lookup|Oppslag personkort|")
+    assert "flexString1=Deny" in lines[2] and "suid=Z000003" in lines[2]
+    assert IDENT not in "".join(lines)
+    assert cef_value("a=b\\c\nd") == "a\\=b\\\\c\\nd"
+    event = {**audit.events()[0], "kind": "x|y"}
+    assert "|x\\|y|" in cef_line(event)
+
+
+def _naive_root(leaves: list[bytes]) -> bytes:
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return merkle.node_hash(_naive_root(leaves[:k]), _naive_root(leaves[k:]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=8), min_size=1, max_size=40), st.data())
+def test_merkle_proofs_match_the_rfc_definition(items: list[bytes], data: st.DataObject) -> None:
+    leaves = [merkle.leaf_hash(x) for x in items]
+    assert merkle.root(leaves) == _naive_root(leaves)
+    index = data.draw(st.integers(0, len(leaves) - 1))
+    path = merkle.inclusion_path(index, leaves)
+    assert merkle.verify_path(index, len(leaves), leaves[index], path, merkle.root(leaves))
+    if len(leaves) > 1:
+        wrong = (index + 1) % len(leaves)
+        assert not merkle.verify_path(
+            wrong, len(leaves), leaves[index], path, merkle.root(leaves)
+        ) or (leaves[wrong] == leaves[index])
