@@ -1,0 +1,1 @@
+"""The personkort read API (FastAPI, versioned under /api/v1)."""

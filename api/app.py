@@ -1,0 +1,73 @@
+"""The app factory: the edge that wires store, policy, tokens and audit log into the routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from api import routes_audit, routes_consents, routes_lookup, routes_steward
+from api.auth import TokenVerifier
+from api.problems import Problem, ProblemError, handle_problem, problem_response
+from api.services import PolicyHolder, Services
+from api.settings import Settings
+from personkort.audit import AuditLog
+from personkort.store import open_engine
+
+log = logging.getLogger("personkort.api")
+
+
+def create_app(settings: Settings | None = None, *, audit: AuditLog | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = open_engine(settings.store_url)
+    audit = audit or AuditLog.from_settings(engine, data_dir=settings.data_dir)
+    policies = PolicyHolder(
+        settings.policy_dir, on_activate=lambda p: routes_audit.activate(engine, audit, p)
+    )
+    services = Services(settings, engine, TokenVerifier(settings), policies, audit)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        policies.reload()
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="personkort",
+        version="1.0.0",
+        description="One person card per real person, shown as the caseworker may see it.",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.add_exception_handler(ProblemError, handle_problem)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    for module in (routes_lookup, routes_consents, routes_steward, routes_audit):
+        app.include_router(module.router, prefix="/api/v1")
+
+    @app.get("/api/v1/health", tags=["health"])
+    def health() -> dict[str, str | None]:
+        return {"status": "ok", "policy_version": policies.version}
+
+    return app
+
+
+async def _invalid_request(_request: object, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Never echo the input back: it may hold an identity number.
+    fields = sorted({".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors()})
+    return problem_response(
+        Problem(
+            type="https://personkort.nav.no/problems/ugyldig_foresporsel",
+            title="Unprocessable request",
+            status=422,
+            detail=f"invalid or missing fields: {', '.join(fields) or 'body'}",
+            code="ugyldig_foresporsel",
+        )
+    )

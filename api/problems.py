@@ -1,0 +1,64 @@
+"""Errors as RFC 9457 problem details, with stable reason codes a client can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; ``code`` is a stable reason code, ``trace_id`` finds the audit
+    event where there is one."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    trace_id: str | None = None
+
+
+class ProblemError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        trace_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.problem = Problem(
+            type=f"https://personkort.nav.no/problems/{code}",
+            title=title,
+            status=status,
+            detail=detail,
+            code=code,
+            trace_id=trace_id,
+        )
+        self.headers = headers
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+async def handle_problem(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc.problem, exc.headers)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the problem responses a route can give."""
+    return {
+        status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Problem details"}
+        for status in statuses
+    }

@@ -1,0 +1,125 @@
+"""Looking up a card: identity number in the body (never in a URL), audited before it leaves."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+
+from api.audit_events import record_lookup
+from api.deps import caseworker, policy, services
+from api.problems import ProblemError, responses
+from api.schemas import CardResponse, LookupRequest
+from api.services import Services
+from personkort import consents as consent_store
+from personkort.ident import normalise
+from personkort.policy.engine import Caseworker, evaluate
+from personkort.store import queries
+from personkort.store.cards import load_card
+
+router = APIRouter(tags=["personkort"])
+
+
+def store_unavailable() -> ProblemError:
+    return ProblemError(
+        503, "lager_utilgjengelig", "Service Unavailable", "The card store is unavailable."
+    )
+
+
+@router.post(
+    "/personkort",
+    response_model=CardResponse,
+    responses=responses(401, 403, 404, 422, 503),
+    summary="Look up a person's card by any current or earlier identity number",
+)
+def lookup(body: LookupRequest, request: Request) -> dict[str, Any]:
+    svc = services(request)
+    worker = caseworker(request)
+    ident = normalise(body.ident)
+    try:
+        card_id = queries.card_for_ident(svc.engine, ident)
+    except sa.exc.SQLAlchemyError:
+        raise store_unavailable() from None
+    return _answer(svc, worker, card_id, ident, body.purpose)
+
+
+@router.get(
+    "/personkort/{card_id}",
+    response_model=CardResponse,
+    responses={**responses(401, 403, 404, 503), 308: {"description": "The card was merged"}},
+    summary="Open a card by its id (bookmarks); a merged-away id redirects",
+)
+def by_card_id(card_id: str, request: Request, purpose: str | None = None) -> Any:
+    svc = services(request)
+    worker = caseworker(request)
+    try:
+        exists = load_card(svc.engine, card_id) is not None
+        moved = [] if exists else queries.successors(svc.engine, card_id)
+    except sa.exc.SQLAlchemyError:
+        raise store_unavailable() from None
+    if len(moved) == 1:
+        return RedirectResponse(f"/api/v1/personkort/{moved[0]}", status_code=308)
+    return _answer(svc, worker, card_id if exists else None, None, purpose)
+
+
+def _answer(
+    svc: Services, worker: Caseworker, card_id: str | None, ident: str | None, purpose: str | None
+) -> dict[str, Any]:
+    current = policy(svc)
+    trace = uuid.uuid4().hex
+    try:
+        card = load_card(svc.engine, card_id) if card_id else None
+        on_file = consent_store.for_idents(svc.engine, card.all_idents) if card else []
+    except sa.exc.SQLAlchemyError:
+        raise store_unavailable() from None
+    if card is None:
+        record_lookup(
+            svc,
+            worker,
+            card_id=None,
+            ident=ident,
+            decision=None,
+            policy_version=current.version,
+            purpose=purpose,
+            trace_id=trace,
+        )
+        raise ProblemError(404, "ukjent_person", "Not Found", "No card for that person.", trace)
+    now = svc.clock()
+    decision = evaluate(
+        worker, card, [c.as_policy_consent() for c in on_file], current, purpose=purpose, now=now
+    )
+    record_lookup(
+        svc,
+        worker,
+        card_id=card.card_id,
+        ident=ident,
+        decision=decision,
+        policy_version=current.version,
+        purpose=purpose,
+        trace_id=trace,
+    )
+    if not decision.permitted:
+        raise ProblemError(
+            403, decision.reason_codes[0], "Forbidden", decision.message or "", trace
+        )
+    assert decision.view is not None
+    mine = [c for c in on_file if c.office == worker.office]
+    return {
+        **decision.view,
+        "consents": [
+            {
+                "id": c.id,
+                "scope": c.scope,
+                "valid_from": c.valid_from.isoformat(),
+                "valid_to": c.valid_to.isoformat(),
+                "in_force": c.as_policy_consent().in_force(worker.office, now),
+                "form_reference": c.form_reference,
+            }
+            for c in mine
+        ],
+        "policy_version": current.version,
+        "trace_id": trace,
+    }
