@@ -6,13 +6,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from api import routes_audit, routes_consents, routes_lookup, routes_steward
 from api.auth import TokenVerifier
-from api.problems import Problem, ProblemError, handle_problem, problem_response
+from api.problems import PROBLEM_JSON, Problem, ProblemError, handle_problem, problem_response
 from api.services import PolicyHolder, Services
 from api.settings import Settings
 from personkort.audit import AuditLog
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
     app.state.services = services
     app.add_exception_handler(ProblemError, handle_problem)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(sa.exc.SQLAlchemyError, _store_unavailable)
     for module in (routes_lookup, routes_consents, routes_steward, routes_audit):
         app.include_router(module.router, prefix="/api/v1")
 
@@ -55,7 +58,46 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
     def health() -> dict[str, str | None]:
         return {"status": "ok", "policy_version": policies.version}
 
+    def openapi() -> dict[str, object]:
+        """The published document: every error is problem+json, 422 included."""
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            problem_ref = {"$ref": "#/components/schemas/Problem"}
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    for status, response in operation.get("responses", {}).items():
+                        if status.startswith(("4", "5")):
+                            response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            schema["components"]["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            }
+            schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+async def _store_unavailable(_request: object, exc: Exception) -> JSONResponse:
+    log.error("store error: %s", type(exc).__name__)
+    return problem_response(
+        Problem(
+            type="https://personkort.nav.no/problems/lager_utilgjengelig",
+            title="Service Unavailable",
+            status=503,
+            detail="The card store is unavailable.",
+            code="lager_utilgjengelig",
+        )
+    )
 
 
 async def _invalid_request(_request: object, exc: Exception) -> JSONResponse:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -54,6 +54,9 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 async def handle_problem(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
     return problem_response(exc.problem, exc.headers)
+
+
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]  # a database id in a path
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

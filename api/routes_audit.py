@@ -12,12 +12,13 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import caseworker, require_role, services
-from api.problems import ProblemError, responses
+from api.problems import Id, ProblemError, responses
 from personkort.audit import AuditLog, verify
 from personkort.audit.export import to_cef
 from personkort.ident import normalise
 from personkort.policy.model import Policy
 from personkort.store import models as m
+from personkort.store.queries import aware
 
 router = APIRouter(prefix="/audit", tags=["auditors"])
 
@@ -56,9 +57,12 @@ def activate(engine: sa.Engine, audit: AuditLog, policy: Policy) -> None:
         )
     audit.append(
         "policy_activated",
-        {"caseworker": {"sub": "system"}, "policy_version": policy.version,
-         "files": sorted(policy.files)},
-    )  # fmt: skip
+        {
+            "caseworker": {"sub": "system"},
+            "policy_version": policy.version,
+            "files": sorted(policy.files),
+        },
+    )
 
 
 def _auditor(request: Request) -> None:
@@ -72,7 +76,16 @@ def _stamp(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@router.post("/events", responses=responses(401, 403, 422, 503))
+@router.post(
+    "/events",
+    responses={
+        **responses(401, 403, 422, 503),
+        200: {
+            "description": "Events as JSON, or CEF lines (format: cef) as text",
+            "content": {"application/json": {}, "text/plain": {"schema": {"type": "string"}}},
+        },
+    },
+)
 def events(body: EventSearch, request: Request) -> Any:
     """Events by person, caseworker, decision, privileged use or kind; JSON or CEF."""
     _auditor(request)
@@ -112,7 +125,7 @@ def verify_log(request: Request) -> dict[str, Any]:
 
 
 @router.get("/events/{seq}/proof", responses=responses(401, 403, 404, 503))
-def proof(seq: int, request: Request) -> dict[str, Any]:
+def proof(seq: Id, request: Request) -> dict[str, Any]:
     """The event, its Merkle audit path and the signed checkpoint that covers it."""
     _auditor(request)
     try:
@@ -132,10 +145,14 @@ def policies(request: Request) -> list[dict[str, Any]]:
                 m.PolicyVersionRow.activated_at
             )
         ).all()
-    return [{"version": v, "activated_at": a} for v, a in rows]
+    return [{"version": v, "activated_at": aware(a)} for v, a in rows]
 
 
-@router.get("/policies/{old}/diff/{new}", responses=responses(401, 403, 404, 503))
+@router.get(
+    "/policies/{old}/diff/{new}",
+    response_class=PlainTextResponse,
+    responses=responses(401, 403, 404, 503),
+)
 def policy_diff(old: str, new: str, request: Request) -> PlainTextResponse:
     """What changed between two policy versions, as a unified diff of their files."""
     _auditor(request)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from api.audit_events import record_event
 from api.deps import caseworker, policy, require_role, services
-from api.problems import ProblemError, responses
+from api.problems import Id, ProblemError, responses
 from api.schemas import ConsentIn, ConsentOut, ConsentSearch
 from personkort import consents as consent_store
 from personkort.consents import ConsentError, ConsentRecord
@@ -69,11 +69,20 @@ def register(body: ConsentIn, request: Request) -> ConsentOut:
         )
     except ConsentError as exc:
         raise ProblemError(422, exc.code, "Unprocessable", str(exc)) from None
-    record_event(svc, "consent_registered", worker, ident=ident, details={
-        "consent_id": record.id, "scope": record.scope, "office": record.office,
-        "valid_from": record.valid_from.isoformat(), "valid_to": record.valid_to.isoformat(),
-        "form_reference": record.form_reference,
-    })  # fmt: skip
+    record_event(
+        svc,
+        "consent_registered",
+        worker,
+        ident=ident,
+        details={
+            "consent_id": record.id,
+            "scope": record.scope,
+            "office": record.office,
+            "valid_from": record.valid_from.isoformat(),
+            "valid_to": record.valid_to.isoformat(),
+            "form_reference": record.form_reference,
+        },
+    )
     return _out(record, worker.office, now)
 
 
@@ -82,7 +91,7 @@ def register(body: ConsentIn, request: Request) -> ConsentOut:
     response_model=ConsentOut,
     responses=responses(401, 403, 404, 503),
 )
-def withdraw(consent_id: int, request: Request) -> ConsentOut:
+def withdraw(consent_id: Id, request: Request) -> ConsentOut:
     svc = services(request)
     worker = caseworker(request)
     require_role(worker, "veileder")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from api.audit_events import record_event
 from api.deps import caseworker, require_role, services
-from api.problems import ProblemError, responses
+from api.problems import Id, ProblemError, responses
 from api.schemas import DecisionIn, NightOut, QuarantineOut, ReviewOut
 from personkort.store import models as m
 from personkort.store import queries
@@ -32,7 +32,7 @@ def nights(request: Request) -> list[NightOut]:
 
 
 @router.get("/nights/{night_id}", response_model=NightOut, responses=responses(401, 403, 404, 503))
-def night(night_id: int, request: Request) -> NightOut:
+def night(night_id: Id, request: Request) -> NightOut:
     _steward(request)
     svc = services(request)
     served = queries.served_night(svc.engine)
@@ -48,7 +48,10 @@ def night(night_id: int, request: Request) -> NightOut:
     responses=responses(401, 403, 503),
 )
 def quarantine(
-    night_id: int, request: Request, limit: int = 1000, offset: int = 0
+    night_id: Id,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[QuarantineOut]:
     _steward(request)
     rows = list(queries.quarantine(services(request).engine, night_id))

@@ -254,6 +254,81 @@ def _write_csv(path: Path, header: list[str], rows: Iterable[Sequence[object]]) 
     return count
 
 
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option(help="The caseworker's ident, e.g. Z123456.")],
+    employer: Annotated[str, typer.Option(help="stat or kommune:KKKK")],
+    office: Annotated[str, typer.Option(help="The NAV office, e.g. nav-oslo.")],
+    roles: Annotated[str, typer.Option(help="Comma-separated: veileder,kode6,kode7,...")],
+    pid: Annotated[str | None, typer.Option(help="The caseworker's own identity number.")] = None,
+    hours: Annotated[int, typer.Option(min=1, max=24, help="Lifetime in hours.")] = 8,
+) -> None:
+    """Mint a development bearer token (HS256, the configured key) and print it alone."""
+    from api.auth import mint
+    from api.settings import Settings
+
+    claims: dict[str, object] = {
+        "sub": sub,
+        "employer": employer,
+        "office": office,
+        "roles": [r.strip() for r in roles.split(",") if r.strip()],
+    }
+    if pid:
+        claims["pid"] = pid
+    print(mint(Settings(), claims, hours * 3600))
+
+
+@app.command()
+def serve(
+    store: StoreOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API and the caseworkers' page (uvicorn)."""
+    import uvicorn
+
+    if store:
+        os.environ["PERSONKORT_STORE_URL"] = store
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="info",
+    )
+
+
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(store: StoreOption = None) -> None:
+    """Check the whole hash chain and every signed checkpoint; name the first broken event."""
+    from personkort.audit import audit_keys, verify
+    from personkort.store import open_engine
+
+    result = verify(open_engine(store), audit_keys().public)
+    if result.ok:
+        out.print(f"ok: {result.events} events, {result.checkpoints} checkpoints verified")
+        return
+    console.print(f"[red]broken at event {result.first_bad_seq}:[/] {result.problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(store: StoreOption = None) -> None:
+    """Sign a checkpoint over every event so far."""
+    from personkort.audit import AuditLog
+    from personkort.store import open_engine
+
+    made = AuditLog.from_settings(open_engine(store)).checkpoint()
+    out.print(f"checkpoint at {made['tree_size']} events" if made else "nothing new to sign")
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="personkort")

@@ -126,9 +126,17 @@ def for_idents(engine: sa.Engine, idents: set[str]) -> list[ConsentRecord]:
 
 def _record(row: sa.Row) -> ConsentRecord:
     return ConsentRecord(
-        row.id, row.office, row.scope, row.valid_from, row.valid_to, row.form_reference,
-        row.registered_by, _aware(row.registered_at), _aware(row.withdrawn_at), row.withdrawn_by,
-    )  # fmt: skip
+        row.id,
+        row.office,
+        row.scope,
+        row.valid_from,
+        row.valid_to,
+        row.form_reference,
+        row.registered_by,
+        _aware(row.registered_at),
+        _aware(row.withdrawn_at),
+        row.withdrawn_by,
+    )
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

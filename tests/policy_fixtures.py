@@ -37,15 +37,43 @@ def services(owner: str = "3449") -> list[ServiceLine]:
     src = Source("kommune", f"sosio:{owner}:77", f"sosio_{owner}:line:2", 1)
     day = dt.date(2026, 1, 1)
     return [
-        ServiceLine("kommune", "sosio", owner, "OKSOS", day, None, VALUES["oksos_amount"], "ab1",
-                    VALUES["oksos_text"], src),
-        ServiceLine("kommune", "sosio", owner, "KVP", day, None, None, "ab1", VALUES["kvp_text"], src),
-        ServiceLine("kommune", "sosio", owner, "BOLIG", day, None, None, "ab1", VALUES["bolig_text"], src),
-        ServiceLine("kommune", "sosio", owner, "RUS", day, None, None, "ab1", VALUES["rus_text"], src),
-        ServiceLine("kommune", "sosio", owner, "GJELD", day, None, None, "ab1", VALUES["gjeld_text"], src),
-        ServiceLine("infotrygd", "infotrygd", "5001", "OKSOS", day, None, VALUES["sh_amount"], None,
-                    None, Source("infotrygd", IDENT, "line:4", 1)),
-    ]  # fmt: skip
+        ServiceLine(
+            "kommune",
+            "sosio",
+            owner,
+            "OKSOS",
+            day,
+            None,
+            VALUES["oksos_amount"],
+            "ab1",
+            VALUES["oksos_text"],
+            src,
+        ),
+        ServiceLine(
+            "kommune", "sosio", owner, "KVP", day, None, None, "ab1", VALUES["kvp_text"], src
+        ),
+        ServiceLine(
+            "kommune", "sosio", owner, "BOLIG", day, None, None, "ab1", VALUES["bolig_text"], src
+        ),
+        ServiceLine(
+            "kommune", "sosio", owner, "RUS", day, None, None, "ab1", VALUES["rus_text"], src
+        ),
+        ServiceLine(
+            "kommune", "sosio", owner, "GJELD", day, None, None, "ab1", VALUES["gjeld_text"], src
+        ),
+        ServiceLine(
+            "infotrygd",
+            "infotrygd",
+            "5001",
+            "OKSOS",
+            day,
+            None,
+            VALUES["sh_amount"],
+            None,
+            None,
+            Source("infotrygd", IDENT, "line:4", 1),
+        ),
+    ]
 
 
 def full_card(
@@ -56,8 +84,11 @@ def full_card(
     card = Card("pk-0123456789abcdef", 1, protection, skjermet, False)
     card.sources = [ARENA, INFOTRYGD, sosio]
     card.idents = [Sourced(IDENT, ARENA), Sourced(IDENT, INFOTRYGD)]
-    card.names = [Sourced("Kari Nordmann", ARENA), Sourced("KARI NORDMANN", INFOTRYGD),
-                  Sourced("Kari Nordmann-Sosio", sosio)]  # fmt: skip
+    card.names = [
+        Sourced("Kari Nordmann", ARENA),
+        Sourced("KARI NORDMANN", INFOTRYGD),
+        Sourced("Kari Nordmann-Sosio", sosio),
+    ]
     card.fields = {
         "birth_date": [Sourced(dt.date(1980, 12, 15), ARENA)],
         "address": [Sourced(VALUES["address"], ARENA)],
@@ -66,12 +97,45 @@ def full_card(
     card.follow_up = [Sourced(("nav_office", "nav-valdres"), ARENA)]
     card.measures = [MeasureLine("AMO", "GJENN", day, None, "Fretex AS", ARENA)]
     card.state_benefits = [
-        BenefitLine("arena", "DAGP", "IVERK", day, None, VALUES["dagp_rate"], None, None, None,
-                    VALUES["dagp_text"], ARENA),
-        BenefitLine("arena", "AAP", "IVERK", day, None, Decimal("800.00"), None, None, None,
-                    VALUES["aap_text"], ARENA),
-        BenefitLine("infotrygd", "SP", None, day, None, None, VALUES["sp_amount"], 100,
-                    VALUES["sp_diagnosis"], None, INFOTRYGD),
-    ]  # fmt: skip
+        BenefitLine(
+            "arena",
+            "DAGP",
+            "IVERK",
+            day,
+            None,
+            VALUES["dagp_rate"],
+            None,
+            None,
+            None,
+            VALUES["dagp_text"],
+            ARENA,
+        ),
+        BenefitLine(
+            "arena",
+            "AAP",
+            "IVERK",
+            day,
+            None,
+            Decimal("800.00"),
+            None,
+            None,
+            None,
+            VALUES["aap_text"],
+            ARENA,
+        ),
+        BenefitLine(
+            "infotrygd",
+            "SP",
+            None,
+            day,
+            None,
+            None,
+            VALUES["sp_amount"],
+            100,
+            VALUES["sp_diagnosis"],
+            None,
+            INFOTRYGD,
+        ),
+    ]
     card.municipal_services = services(owner)
     return card

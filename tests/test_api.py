@@ -39,8 +39,11 @@ class Api:
 
     def token(self, **claims: object) -> str:
         base: dict[str, object] = {
-            "sub": "Z111111", "employer": "stat", "office": "nav-oslo", "roles": ["veileder"],
-        }  # fmt: skip
+            "sub": "Z111111",
+            "employer": "stat",
+            "office": "nav-oslo",
+            "roles": ["veileder"],
+        }
         return mint(self.settings, {**base, **claims})
 
     def post(
@@ -92,9 +95,14 @@ def test_state_caseworker_sees_municipal_service_withheld_until_consent(api: Api
     today = dt.date.today()
     consent = api.post(
         "/api/v1/consents",
-        {"ident": LUND, "scope": "sosial", "valid_from": today.isoformat(),
-         "valid_to": (today + dt.timedelta(days=180)).isoformat(), "form_reference": "skjema-77"},
-    )  # fmt: skip
+        {
+            "ident": LUND,
+            "scope": "sosial",
+            "valid_from": today.isoformat(),
+            "valid_to": (today + dt.timedelta(days=180)).isoformat(),
+            "form_reference": "skjema-77",
+        },
+    )
     assert consent.status_code == 201, consent.text
     card = api.post("/api/v1/personkort", {"ident": LUND}).json()
     assert card["municipal_services"][0]["service"] == "OKSOS"
@@ -167,20 +175,34 @@ def test_merged_away_card_id_redirects(api: Api) -> None:
 
 
 def test_bad_tokens_are_401(api: Api) -> None:
-    claims = {"sub": "Z1", "employer": "stat", "office": "nav-oslo", "roles": ["veileder"],
-              "iss": api.settings.jwt_issuer, "aud": api.settings.jwt_audience,
-              "exp": int(time.time()) + 600}  # fmt: skip
+    claims = {
+        "sub": "Z1",
+        "employer": "stat",
+        "office": "nav-oslo",
+        "roles": ["veileder"],
+        "iss": api.settings.jwt_issuer,
+        "aud": api.settings.jwt_audience,
+        "exp": int(time.time()) + 600,
+    }
     secret = dev_secret(api.settings)
     tokens = {
         "alg none": jwt.encode(claims, key=None, algorithm="none"),
         "wrong key": jwt.encode(claims, "x" * 48, algorithm="HS256"),
-        "expired": jwt.encode({**claims, "exp": int(time.time()) - 3600}, secret, algorithm="HS256"),
+        "expired": jwt.encode(
+            {**claims, "exp": int(time.time()) - 3600}, secret, algorithm="HS256"
+        ),
         "wrong audience": jwt.encode({**claims, "aud": "other"}, secret, algorithm="HS256"),
         "wrong issuer": jwt.encode({**claims, "iss": "other"}, secret, algorithm="HS256"),
-        "no roles": jwt.encode({k: v for k, v in claims.items() if k != "roles"}, secret, algorithm="HS256"),
-        "no employer": jwt.encode({k: v for k, v in claims.items() if k != "employer"}, secret, algorithm="HS256"),
-        "bad employer": jwt.encode({**claims, "employer": "kommune:oslo"}, secret, algorithm="HS256"),
-    }  # fmt: skip
+        "no roles": jwt.encode(
+            {k: v for k, v in claims.items() if k != "roles"}, secret, algorithm="HS256"
+        ),
+        "no employer": jwt.encode(
+            {k: v for k, v in claims.items() if k != "employer"}, secret, algorithm="HS256"
+        ),
+        "bad employer": jwt.encode(
+            {**claims, "employer": "kommune:oslo"}, secret, algorithm="HS256"
+        ),
+    }
     for name, token in tokens.items():
         response = api.post("/api/v1/personkort", {"ident": LUND}, token=token)
         assert response.status_code == 401, name

@@ -12,8 +12,14 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from personkort.audit import AuditLog, AuditUnavailable, audit_keys, verify, verify_inclusion
-from personkort.audit import merkle
+from personkort.audit import (
+    AuditLog,
+    AuditUnavailable,
+    audit_keys,
+    merkle,
+    verify,
+    verify_inclusion,
+)
 from personkort.audit.export import cef_line, cef_value, to_cef
 from personkort.audit.models import AuditCheckpointRow, AuditEventRow
 from personkort.store import open_engine
@@ -23,14 +29,18 @@ IDENT = "15928011418"
 
 def lookup(n: int) -> dict[str, object]:
     return {
-        "caseworker": {"sub": f"Z{n:06d}", "employer": "stat", "office": "nav-oslo",
-                       "roles": ["veileder"]},
+        "caseworker": {
+            "sub": f"Z{n:06d}",
+            "employer": "stat",
+            "office": "nav-oslo",
+            "roles": ["veileder"],
+        },
         "card_id": f"pk-{n:016x}",
         "decision": "permit" if n % 3 else "deny",
         "reason_codes": [] if n % 3 else ["skjermet_person"],
         "policy_version": "a" * 64,
         "privileged_use": ["strengt_fortrolig_adresse"] if n % 5 == 0 else [],
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
@@ -138,7 +148,7 @@ def test_concurrent_appends_keep_a_gapless_valid_chain(audit: AuditLog) -> None:
         try:
             for i in range(5):
                 audit.append("lookup", lookup(k * 100 + i))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(10)]

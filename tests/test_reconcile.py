@@ -14,7 +14,7 @@ from personkort.ident import make_ident
 from personkort.reconcile import Decision, pairwise_score, reconcile, record_key
 from personkort.records import IdentHistory, PersonRecord, Protection, Register
 
-A, I, K = Register.ARENA, Register.INFOTRYGD, Register.KOMMUNE
+A, IT, K = Register.ARENA, Register.INFOTRYGD, Register.KOMMUNE
 
 
 def ident(born: dt.date, individual: int, *, dnr: bool = False) -> str:
@@ -29,7 +29,7 @@ def person(register: Register, key: str, given: str, surname: str, **kw: object)
     return PersonRecord(register, key, f"{key}:loc", kw.pop("ident", None), surname, given, **kw)  # type: ignore[arg-type]
 
 
-def clusters_of(result) -> set[frozenset[str]]:  # noqa: ANN001
+def clusters_of(result) -> set[frozenset[str]]:
     return {frozenset(c) for c in result.clusters}
 
 
@@ -42,7 +42,7 @@ def test_equal_identity_numbers_across_state_registers_are_one_person() -> None:
     result = reconcile(
         [
             person(A, "1", "Kari", "Nordmann", ident=n, birth_date=BORN, **ADDRESS),
-            person(I, n, "KARI", "NORDMANN", ident=n),
+            person(IT, n, "KARI", "NORDMANN", ident=n),
         ]
     )
     assert clusters_of(result) == {frozenset({"arena:1", f"infotrygd:{n}"})}
@@ -54,8 +54,8 @@ def test_twins_stay_apart() -> None:
         [
             person(A, "1", "Kari", "Nordmann", ident=a, birth_date=BORN, **ADDRESS),
             person(A, "2", "Ola", "Nordmann", ident=b, birth_date=BORN, **ADDRESS),
-            person(I, a, "KARI", "NORDMANN", ident=a, **ADDRESS),
-            person(I, b, "OLA", "NORDMANN", ident=b, **ADDRESS),
+            person(IT, a, "KARI", "NORDMANN", ident=a, **ADDRESS),
+            person(IT, b, "OLA", "NORDMANN", ident=b, **ADDRESS),
             person(K, "sosio:0301:1", "Ola", "Nordmann", **ADDRESS),
         ]
     )
@@ -84,7 +84,7 @@ def test_d_number_joins_the_later_fodselsnummer() -> None:
     result = reconcile(
         [
             person(A, "1", "Ahmed", "Ali", ident=fnr, birth_date=BORN, **ADDRESS),
-            person(I, dnr, "AHMED", "ALI", ident=dnr, **ADDRESS),  # Infotrygd has not caught up
+            person(IT, dnr, "AHMED", "ALI", ident=dnr, **ADDRESS),  # Infotrygd has not caught up
         ]
     )
     assert len(result.clusters) == 1
@@ -95,7 +95,7 @@ def test_namesakes_born_the_same_day_elsewhere_are_not_joined_by_d_number() -> N
     result = reconcile(
         [
             person(A, "1", "Ahmed", "Ali", ident=fnr, birth_date=BORN, **ADDRESS),
-            person(I, dnr, "AHMED", "ALI", ident=dnr, address="Fjellveien 9", postnr="5003"),
+            person(IT, dnr, "AHMED", "ALI", ident=dnr, address="Fjellveien 9", postnr="5003"),
         ]
     )
     assert len(result.clusters) == 2
@@ -106,7 +106,7 @@ def test_arena_identity_history_joins_the_old_number() -> None:
     result = reconcile(
         [
             person(A, "1", "Ahmed", "Ali", ident=new, birth_date=BORN),
-            person(I, old, "ALI AHMED", "X", ident=old),  # a name that would not match
+            person(IT, old, "ALI AHMED", "X", ident=old),  # a name that would not match
         ],
         [IdentHistory(A, "1", "PERSON_IDENT_HIST:1#1", old, None, None)],
     )
@@ -130,12 +130,20 @@ def test_uncertain_record_of_a_protected_person_is_treated_as_protected() -> Non
     father, son = dt.date(1950, 3, 3), dt.date(1980, 3, 3)
     result = reconcile(
         [
-            person(A, "1", "Per", "Hansen", ident=ident(father, 100), birth_date=father,
-                   protection=Protection.STRENGT_FORTROLIG, **ADDRESS),
+            person(
+                A,
+                "1",
+                "Per",
+                "Hansen",
+                ident=ident(father, 100),
+                birth_date=father,
+                protection=Protection.STRENGT_FORTROLIG,
+                **ADDRESS,
+            ),
             person(A, "2", "Per", "Hansen", ident=ident(son, 101), birth_date=son, **ADDRESS),
             person(K, "sosio:0301:5", "Per", "Hansen", **ADDRESS),
         ]
-    )  # fmt: skip
+    )
     lone = next(n for n, c in enumerate(result.clusters) if c == ["kommune:sosio:0301:5"])
     assert result.protection[lone] is Protection.STRENGT_FORTROLIG
 
@@ -145,7 +153,7 @@ def test_strictest_marker_of_any_linked_record_wins() -> None:
     result = reconcile(
         [
             person(A, "1", "Kari", "Nordmann", ident=n, protection=Protection.FORTROLIG),
-            person(I, n, "KARI", "NORDMANN", ident=n, protection=Protection.STRENGT_FORTROLIG),
+            person(IT, n, "KARI", "NORDMANN", ident=n, protection=Protection.STRENGT_FORTROLIG),
             person(K, "flyt:0301:K-1", "Kari", "Nordmann", ident=n),
         ]
     )

@@ -110,9 +110,17 @@ def test_every_quirk_occurs_at_ten_thousand_people(sim: Path) -> None:
     kinds = Counter(
         r["kind"] for n in ("night1", "night2") for r in read_csv(sim / n / "truth" / "bad.csv")
     )
-    for kind in ("invalid FODSELSDATO", "invalid FOM date", "truncated person record",
-                 "bad columns", "bad amount", "truncated json", "missing person", "invalid date",
-                 "orphan PERSON_ID"):  # fmt: skip
+    for kind in (
+        "invalid FODSELSDATO",
+        "invalid FOM date",
+        "truncated person record",
+        "bad columns",
+        "bad amount",
+        "truncated json",
+        "missing person",
+        "invalid date",
+        "orphan PERSON_ID",
+    ):
         assert kinds[kind] > 0, kind
     persons = read_csv(night / "truth" / "persons.csv")
     markers = Counter(p["adressebeskyttelse"] for p in persons)

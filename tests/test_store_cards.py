@@ -37,9 +37,7 @@ def test_card_found_by_an_earlier_identity_number(sample: Path, store_url: str) 
     assert card.state_benefits and card.state_benefits[0].source.location.startswith("VEDTAK:")
 
 
-def test_conflicting_values_are_all_kept_with_their_sources(
-    sample: Path, store_url: str
-) -> None:
+def test_conflicting_values_are_all_kept_with_their_sources(sample: Path, store_url: str) -> None:
     engine = _served(sample, store_url)
     with engine.connect() as conn:
         multi = conn.scalars(
@@ -62,7 +60,9 @@ def test_pre_reform_municipality_is_not_a_conflict(sample: Path, store_url: str)
         ).all()
     cards = [load_card(engine, i) for i in multi]
     pre_reform = [
-        c for c in cards if c and {"1601", "5001"} <= {v.value for v in c.fields.get("kommunenr", [])}
+        c
+        for c in cards
+        if c and {"1601", "5001"} <= {v.value for v in c.fields.get("kommunenr", [])}
     ]
     assert pre_reform
     assert all("kommunenr" not in c.conflicts for c in pre_reform)

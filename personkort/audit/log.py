@@ -126,13 +126,21 @@ class AuditLog:
             digest = chain_hash(prev, body)
             conn.execute(
                 sa.insert(E).values(
-                    seq=seq, kind=kind, at=at, body=body.decode(), prev_hash=prev, hash=digest,
-                    leaf=merkle.leaf_hash(body).hex(), trace_id=trace_id,
+                    seq=seq,
+                    kind=kind,
+                    at=at,
+                    body=body.decode(),
+                    prev_hash=prev,
+                    hash=digest,
+                    leaf=merkle.leaf_hash(body).hex(),
+                    trace_id=trace_id,
                     caseworker=(data.get("caseworker") or {}).get("sub"),
-                    card_id=data.get("card_id"), ident_hmac=ident_hmac,
-                    decision=data.get("decision"), privileged=bool(data.get("privileged_use")),
+                    card_id=data.get("card_id"),
+                    ident_hmac=ident_hmac,
+                    decision=data.get("decision"),
+                    privileged=bool(data.get("privileged_use")),
                 )
-            )  # fmt: skip
+            )
         return StoredEvent(seq, kind, at, digest, trace_id)
 
     def checkpoint(self) -> dict[str, Any] | None:
@@ -146,17 +154,23 @@ class AuditLog:
                 return None
             root = merkle.root([bytes.fromhex(r.leaf) for r in rows]).hex()
             statement = {
-                "tree_size": size, "root": root, "head": rows[-1].hash,
-                "signed_at": now_text(), "key_id": self.keys.key_id,
-            }  # fmt: skip
+                "tree_size": size,
+                "root": root,
+                "head": rows[-1].hash,
+                "signed_at": now_text(),
+                "key_id": self.keys.key_id,
+            }
             signature = self.keys.signing.sign(canonical(statement))
             conn.execute(
                 sa.insert(C).values(
-                    tree_size=size, root_hash=root, head_hash=statement["head"],
-                    signed_at=statement["signed_at"], key_id=statement["key_id"],
+                    tree_size=size,
+                    root_hash=root,
+                    head_hash=statement["head"],
+                    signed_at=statement["signed_at"],
+                    key_id=statement["key_id"],
                     signature=signature,
                 )
-            )  # fmt: skip
+            )
         return {**statement, "signature": base64.b64encode(signature).decode()}
 
     # -- reading ---------------------------------------------------------------------------
@@ -204,8 +218,13 @@ class AuditLog:
         query = sa.select(E.seq, E.hash, E.prev_hash, E.body).order_by(E.seq)
         if ident:
             query = query.where(E.ident_hmac == self.keys.ident_hmac(ident))
-        for column, value in ((E.card_id, card_id), (E.caseworker, caseworker), (E.kind, kind),
-                              (E.decision, decision), (E.privileged, privileged)):  # fmt: skip
+        for column, value in (
+            (E.card_id, card_id),
+            (E.caseworker, caseworker),
+            (E.kind, kind),
+            (E.decision, decision),
+            (E.privileged, privileged),
+        ):
             if value is not None:
                 query = query.where(column == value)
         if since:
@@ -253,16 +272,30 @@ def verify_inclusion(proof: dict[str, Any], public: Ed25519PublicKey) -> bool:
         return False
     leaf = merkle.leaf_hash(proof["body"].encode())
     return merkle.verify_path(
-        proof["seq"] - 1, cp["tree_size"], leaf, [bytes.fromhex(h) for h in proof["path"]],
+        proof["seq"] - 1,
+        cp["tree_size"],
+        leaf,
+        [bytes.fromhex(h) for h in proof["path"]],
         bytes.fromhex(cp["root"]),
-    )  # fmt: skip
+    )
 
 
 def _stream(conn: sa.Connection) -> Iterator[Any]:
     yield from conn.execution_options(yield_per=5000).execute(
-        sa.select(E.seq, E.kind, E.body, E.prev_hash, E.hash, E.leaf, E.decision, E.card_id,
-                  E.caseworker, E.ident_hmac, E.privileged).order_by(E.seq)
-    )  # fmt: skip
+        sa.select(
+            E.seq,
+            E.kind,
+            E.body,
+            E.prev_hash,
+            E.hash,
+            E.leaf,
+            E.decision,
+            E.card_id,
+            E.caseworker,
+            E.ident_hmac,
+            E.privileged,
+        ).order_by(E.seq)
+    )
 
 
 def verify(engine: sa.Engine, public: Ed25519PublicKey) -> VerifyResult:
@@ -291,10 +324,14 @@ def verify(engine: sa.Engine, public: Ed25519PublicKey) -> VerifyResult:
             if chain_hash(prev, body) != row.hash:
                 return bad(row.seq, "the event's content does not match its hash")
             data = parsed.get("data", {})
-            if (row.kind != parsed.get("kind") or row.ident_hmac != data.get("ident_hmac")
-                    or row.decision != data.get("decision") or row.card_id != data.get("card_id")
-                    or row.caseworker != (data.get("caseworker") or {}).get("sub")
-                    or bool(row.privileged) != bool(data.get("privileged_use"))):  # fmt: skip
+            if (
+                row.kind != parsed.get("kind")
+                or row.ident_hmac != data.get("ident_hmac")
+                or row.decision != data.get("decision")
+                or row.card_id != data.get("card_id")
+                or row.caseworker != (data.get("caseworker") or {}).get("sub")
+                or bool(row.privileged) != bool(data.get("privileged_use"))
+            ):
                 return bad(row.seq, "an index column disagrees with the event")
             leaves.append(merkle.leaf_hash(body))
             prev = row.hash

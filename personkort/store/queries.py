@@ -100,7 +100,15 @@ def nights(engine: sa.Engine) -> list[dict[str, object]]:
     """Every night, oldest first, with its status, counts and report."""
     with engine.connect() as conn:
         table = m.Night.__table__
-        return [dict(row) for row in conn.execute(sa.select(table).order_by(table.c.id)).mappings()]
+        rows = conn.execute(sa.select(table).order_by(table.c.id)).mappings()
+        return [{k: aware(v) for k, v in row.items()} for row in rows]
+
+
+def aware(value: object) -> object:
+    """SQLite hands back naive datetimes; everything the store writes is UTC."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
 
 
 def successors(engine: sa.Engine, card_id: str) -> list[str]:

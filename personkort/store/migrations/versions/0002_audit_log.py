@@ -14,7 +14,16 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-INDEXED = ("kind", "at", "trace_id", "caseworker", "card_id", "ident_hmac", "decision", "privileged")
+INDEXED = (
+    "kind",
+    "at",
+    "trace_id",
+    "caseworker",
+    "card_id",
+    "ident_hmac",
+    "decision",
+    "privileged",
+)
 
 
 def upgrade() -> None:
