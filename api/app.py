@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -19,6 +20,7 @@ from api.services import PolicyHolder, Services
 from api.settings import Settings
 from personkort.audit import AuditLog
 from personkort.store import open_engine
+from personkort.store.crypto import KeyRingError
 
 log = logging.getLogger("personkort.api")
 
@@ -51,6 +53,8 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
     app.add_exception_handler(ProblemError, handle_problem)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(sa.exc.SQLAlchemyError, _store_unavailable)
+    app.add_exception_handler(InvalidTag, _store_unavailable)  # a key missing from the ring
+    app.add_exception_handler(KeyRingError, _store_unavailable)
     for module in (routes_lookup, routes_consents, routes_steward, routes_audit):
         app.include_router(module.router, prefix="/api/v1")
 

@@ -1,6 +1,6 @@
 """Simulator speed: persons per second and records written per register.
 
-    .venv/bin/python bench/bench_simulator.py --persons 1000000
+.venv/bin/python bench/bench_simulator.py --persons 1000000
 """
 
 from __future__ import annotations

@@ -146,8 +146,13 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the demo keeps its data.")] = Path(
         "data/demo"
     ),
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API when the nights are done.")
+    ] = True,
+    host: Annotated[str, typer.Option(help="Interface to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
 ) -> None:
-    """Simulate two nights of registers and run both nights into the embedded store.
+    """Simulate two nights of registers, run both nights into the embedded store, serve the API.
 
     Registers are simulated once per (persons, seed) and kept under ``--out``; the store is
     ``--out``/personkort.sqlite unless PERSONKORT_STORE_URL says otherwise."""
@@ -158,9 +163,14 @@ def demo(
     for drop in sorted(p for p in registers.iterdir() if p.name.startswith("night")):
         out.rule(f"{drop.name}: {drop}")
         night(drop, store=store, arena_url=None)
-    links_file = out_dir / "links.csv"
-    links(out_file=links_file, store=store)
+    links(out_file=out_dir / "links.csv", store=store)
     console.print(f"store: {store}")
+    if serve_after:
+        token_hint = (
+            "personkort token --sub Z123456 --employer stat --office nav-oslo --roles veileder"
+        )
+        console.print(f"serving http://{host}:{port}/api/v1/docs  (a token: {token_hint})")
+        serve(store=store, host=host, port=port, workers=1)
 
 
 StoreOption = Annotated[

@@ -26,8 +26,7 @@ __all__ = [
     "try_parse",
 ]
 
-_W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
-_W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+# Control digit weights: 3 7 6 1 8 9 4 5 2 (first), 5 4 3 2 7 6 5 4 3 2 (second).
 _SEPARATORS = re.compile(r"[\s.\-\u00a0]+")
 
 
@@ -88,13 +87,42 @@ def normalise(raw: str) -> str:
 
 def control_digits(first9: str) -> tuple[int, int] | None:
     """The two control digits for nine leading digits, or None when no valid pair exists."""
-    digits = [int(c) for c in first9]
-    k1 = 11 - sum(w * d for w, d in zip(_W1, digits, strict=True)) % 11
+    d = [ord(c) - 48 for c in first9]  # this runs for every record of every night: keep it lean
+    k1 = (
+        11
+        - (
+            3 * d[0]
+            + 7 * d[1]
+            + 6 * d[2]
+            + d[3]
+            + 8 * d[4]
+            + 9 * d[5]
+            + 4 * d[6]
+            + 5 * d[7]
+            + 2 * d[8]
+        )
+        % 11
+    )
     if k1 == 11:
         k1 = 0
     if k1 == 10:
         return None
-    k2 = 11 - sum(w * d for w, d in zip(_W2, [*digits, k1], strict=True)) % 11
+    k2 = (
+        11
+        - (
+            5 * d[0]
+            + 4 * d[1]
+            + 3 * d[2]
+            + 2 * d[3]
+            + 7 * d[4]
+            + 6 * d[5]
+            + 5 * d[6]
+            + 4 * d[7]
+            + 3 * d[8]
+            + 2 * k1
+        )
+        % 11
+    )
     if k2 == 11:
         k2 = 0
     if k2 == 10:

@@ -46,5 +46,7 @@ def load(drop: Path) -> LinkageInput:
             }
         )
     with (drop / "truth" / "links.csv").open(encoding="utf-8") as f:
-        truth = {record_key(r["register"], r["source_key"]): r["person_key"] for r in csv.DictReader(f)}
+        truth = {
+            record_key(r["register"], r["source_key"]): r["person_key"] for r in csv.DictReader(f)
+        }
     return LinkageInput(extract, rows, truth)

@@ -1,6 +1,6 @@
 """Run our reconciliation on one drop folder and print accuracy, wall time and peak memory.
 
-    .venv/bin/python -m bench.linkage.ours DROP_DIR
+.venv/bin/python -m bench.linkage.ours DROP_DIR
 """
 
 from __future__ import annotations

@@ -217,9 +217,7 @@ class _Reconciler:
 
         pending_review: dict[int, list[tuple[int, float, dict[str, str]]]] = {}
         for _ in range(3):  # attach, then attach again through records attached in this round
-            changed = self._attach_round(floating, scored, idents, pending_review)
-            idents = self._idents_by_root()
-            if not changed:
+            if not self._attach_round(floating, scored, idents, pending_review):
                 break
         self._link_leftovers(floating, scored, idents, pending_review)
         return self._result(pending_review)
@@ -311,7 +309,10 @@ class _Reconciler:
                     (j, s, ev) for _, (s, j, ev) in ranked if s >= self.config.lower
                 ]
         for i, j in joins:
-            self.uf.union(i, j)
+            anchored = self.uf.find(j)
+            root = self.uf.union(i, j)
+            if root != anchored:  # keep the numbers with the cluster's new root
+                idents[root] = idents.pop(anchored, frozenset()) | idents.get(root, frozenset())
         return bool(joins)
 
     def _link_leftovers(

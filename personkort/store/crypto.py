@@ -13,6 +13,7 @@ must set the variable.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import secrets
 from dataclasses import dataclass
@@ -78,11 +79,15 @@ class KeyRing:
 def key_ring(data_dir: str | None = None) -> KeyRing:
     """The store's key ring from ``PERSONKORT_STORE_KEYS``, or the development key."""
     configured = os.environ.get("PERSONKORT_STORE_KEYS")
+    return _key_ring(configured, data_dir or os.environ.get("PERSONKORT_DATA_DIR") or "data")
+
+
+@functools.lru_cache(maxsize=8)
+def _key_ring(configured: str | None, folder: str) -> KeyRing:
+    """Read once per setting: every card read needs the ring."""
     if configured:
         return KeyRing.parse(configured)
-    path = (
-        Path(data_dir or os.environ.get("PERSONKORT_DATA_DIR") or "data") / "dev-keys" / "store-key"
-    )
+    path = Path(folder) / "dev-keys" / "store-key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"dev:{base64.b64encode(secrets.token_bytes(32)).decode()}")

@@ -1,0 +1,106 @@
+"""Splink 5 (DuckDB) on the same records and preprocessed fields as our reconciliation.
+
+    .venv/bin/python -m bench.linkage.splink_baseline DROP_DIR
+
+Follows Splink's documented training recipe for deduplication: the prior from deterministic
+rules (`estimate_probability_two_random_records_match`), u from random sampling, m by
+expectation maximisation over two blocking rules, then `predict` and
+`cluster_pairwise_predictions_at_threshold` at 0.95. Comparisons use the same folded fields
+`bench/linkage/inputs.py` gives our linker: identity number (exact / Damerau-Levenshtein 1),
+birth date (exact / date distance), surname and given names (Splink's NameComparison,
+Jaro-Winkler with term frequencies), first given name, address (Jaro-Winkler), postnr (exact).
+Blocking for prediction mirrors ours: identity number, (surname, birth date),
+(first given name, birth date), (surname, first given name, postnr), (first given name, address).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import splink.comparison_library as cl
+from splink import Linker, SettingsCreator, block_on
+from splink.backends.duckdb import DuckDBAPI
+
+from bench.linkage.inputs import load
+from personkort.reconcile import pairwise_score
+
+THRESHOLD = 0.95
+
+
+def settings() -> SettingsCreator:
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=[
+            cl.DamerauLevenshteinAtThresholds("ident", [1]),
+            cl.DateOfBirthComparison("birth_date", input_is_string=True),
+            cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+            cl.NameComparison("given_names").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("first_given").configure(term_frequency_adjustments=True),
+            cl.JaroWinklerAtThresholds("address", [0.95, 0.88]),
+            cl.ExactMatch("postnr"),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("ident"),
+            block_on("surname", "birth_date"),
+            block_on("first_given", "birth_date"),
+            block_on("surname", "first_given", "postnr"),
+            block_on("first_given", "address"),
+        ],
+        retain_intermediate_calculation_columns=False,
+    )
+
+
+def link(rows: list[dict[str, object]]) -> list[list[str]]:
+    columns = [c for c in rows[0] if c != "ident_valid"]
+    table = pa.Table.from_pylist([{c: r[c] for c in columns} for r in rows])
+    db_api = DuckDBAPI()
+    linker = Linker(db_api.register(table), settings())
+    training = linker.training
+    training.estimate_probability_two_random_records_match(
+        [block_on("ident"), block_on("surname", "given_names", "birth_date", "address")],
+        recall=0.8,
+    )
+    training.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
+    training.estimate_parameters_using_expectation_maximisation(block_on("surname", "birth_date"))
+    training.estimate_parameters_using_expectation_maximisation(block_on("first_given", "postnr"))
+    predictions = linker.inference.predict(threshold_match_probability=0.5)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+        predictions, threshold_match_probability=THRESHOLD
+    )
+    grouped: dict[str, list[str]] = {}
+    for row in clusters.as_record_list():
+        grouped.setdefault(str(row["cluster_id"]), []).append(str(row["unique_id"]))
+    return list(grouped.values())
+
+
+def main() -> None:
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    data = load(Path(sys.argv[1]))
+    start = time.perf_counter()
+    clusters = link(data.rows)
+    seconds = time.perf_counter() - start
+    score = pairwise_score(clusters, data.truth)
+    print(
+        json.dumps(
+            {
+                "linker": "splink",
+                "records": len(data.rows),
+                "precision": round(score.precision, 5),
+                "recall": round(score.recall, 5),
+                "f1": round(score.f1, 5),
+                "seconds": round(seconds, 2),
+                "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
