@@ -100,7 +100,7 @@ def _read(conn: sa.Connection, since: dt.datetime | None) -> Extract:
         people.check_kommune(loc, row["KOMMUNENR"], "KOMMUNENR")
     quarantined = {int(q.location.split(":")[1]) for q in people.quarantine}
     read_ids = {int(p.source_key) for p in out.persons}
-    _finish(out, people)
+    people.finish(out)
 
     def owner_problem(person_id: int | None) -> str | None:
         if person_id is None or person_id not in existing:
@@ -138,7 +138,7 @@ def _read(conn: sa.Connection, since: dt.datetime | None) -> Extract:
             )
         )
         hist.check_ident(loc, row["FODSELSNR"], "FODSELSNR")
-    _finish(out, hist)
+    hist.finish(out)
 
     vedtak = Boundary(A, "VEDTAK")
     for row in _select(conn, _VEDTAK_COLS, "VEDTAK", since):
@@ -158,7 +158,7 @@ def _read(conn: sa.Connection, since: dt.datetime | None) -> Extract:
                 changed_at=row["MOD_DATO"],
             )
         )
-    _finish(out, vedtak)
+    vedtak.finish(out)
 
     tiltak = Boundary(A, "TILTAKDELTAKER")
     for row in _select(conn, _TILTAK_COLS, "TILTAKDELTAKER", since):
@@ -178,14 +178,8 @@ def _read(conn: sa.Connection, since: dt.datetime | None) -> Extract:
                 changed_at=row["MOD_DATO"],
             )
         )
-    _finish(out, tiltak)
+    tiltak.finish(out)
     return out
-
-
-def _finish(out: Extract, boundary: Boundary) -> None:
-    out.counts.append(boundary.close())
-    out.quarantine += boundary.quarantine
-    out.findings += boundary.findings
 
 
 def _raw(row: dict[str, Any]) -> str:

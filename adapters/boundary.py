@@ -20,7 +20,7 @@ from pandera.errors import SchemaErrors
 
 from personkort import ident as idents
 from personkort import kommuner
-from personkort.records import Finding, Quarantined, Register, SourceCount
+from personkort.records import Extract, Finding, Quarantined, Register, SourceCount
 
 
 class RefusedSource(Exception):
@@ -111,6 +111,14 @@ class Boundary:
             self.find(location, "unknown_kommunenr", f"{what} {number} is not a known municipality")
         elif now != number:
             self.find(location, "pre_reform_kommunenr", f"{what} {number} is now {now}")
+
+    def finish(self, out: Extract) -> Extract:
+        """Close the source (proving conservation) and hand its counts, quarantine and findings
+        to the extract."""
+        out.counts.append(self.close())
+        out.quarantine += self.quarantine
+        out.findings += self.findings
+        return out
 
     def close(self) -> SourceCount:
         """Prove conservation: every row read was accepted or quarantined."""

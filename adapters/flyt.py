@@ -95,10 +95,7 @@ def read_flyt(path: Path) -> Extract:
                     free_text=s["begrunnelse"],
                 )
             )
-    out.counts.append(b.close())
-    out.quarantine += b.quarantine
-    out.findings += b.findings
-    return out
+    return b.finish(out)
 
 
 def _text(obj: dict[str, Any], key: str) -> str | None:

@@ -109,10 +109,7 @@ def read_infotrygd(path: Path) -> Extract:
         _benefit_record(out, row, loc)
         if row["KOMMUNENR"]:
             b.check_kommune(loc, row["KOMMUNENR"], "KOMMUNENR")
-    out.counts.append(b.close())
-    out.quarantine += b.quarantine
-    out.findings += b.findings
-    return out
+    return b.finish(out)
 
 
 def _check_envelope(path: Path, lines: list[bytes]) -> None:

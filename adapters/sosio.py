@@ -85,10 +85,7 @@ def read_sosio(path: Path) -> Extract:
                 free_text=row["merknad"],
             )
         )
-    out.counts.append(b.close())
-    out.quarantine += b.quarantine
-    out.findings += b.findings
-    return out
+    return b.finish(out)
 
 
 def _values(raw: dict[str, str]) -> dict[str, Any]:
