@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -162,7 +164,7 @@ def demo(
     store = os.environ.get("PERSONKORT_STORE_URL") or f"sqlite:///{out_dir / 'personkort.sqlite'}"
     for drop in sorted(p for p in registers.iterdir() if p.name.startswith("night")):
         out.rule(f"{drop.name}: {drop}")
-        night(drop, store=store, arena_url=None)
+        night(drop, store=store, arena_url=None, report=out_dir / f"{drop.name}-report.json")
     links(out_file=out_dir / "links.csv", store=store)
     console.print(f"store: {store}")
     if serve_after:
@@ -188,6 +190,9 @@ def night(
     arena_url: Annotated[
         str | None, typer.Option(help="Read Arena from this database URL instead of the folder.")
     ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write the night's run report (JSON).")
+    ] = None,
 ) -> None:
     """Read, validate, reconcile and publish one night. A refused or failed night leaves the
     previous night's cards served; rerunning a served night changes nothing."""
@@ -205,15 +210,24 @@ def night(
         def step(name: str) -> None:
             bar.update(task, advance=1, description=f"reading {name}")
 
+        started = time.perf_counter()
         extract = read_drop(drop_dir, arena_url=arena_url, progress=step)
+        read_seconds = time.perf_counter() - started
         bar.update(task, description="reconciling and writing")
         outcome = run_night(
-            engine, extract, drop_dir=str(drop_dir.resolve()), fingerprint=fingerprint(drop_dir)
+            engine,
+            extract,
+            drop_dir=str(drop_dir.resolve()),
+            fingerprint=fingerprint(drop_dir),
+            read_seconds=read_seconds,
         )
     out.print(counts_table(extract))
     summary = {k: v for k, v in outcome.counts.items() if k != "sources"}
     for key, value in summary.items():
         out.print(f"  {key}: {value}")
+    if report is not None and outcome.report is not None:
+        report.write_text(json.dumps(outcome.report, ensure_ascii=False, indent=1))
+        console.print(f"run report written to {report}")
     colour = {"published": "green", "unchanged": "yellow"}.get(outcome.status, "red")
     console.print(f"[{colour}]{outcome.status}[/]: {outcome.message}")
     if outcome.status not in ("published", "unchanged"):

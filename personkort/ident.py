@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 __all__ = [
     "Gender",
@@ -194,6 +195,12 @@ def try_parse(raw: str | None) -> Ident | IdentError | None:
     """Like parse, but returns the error instead of raising; None for a missing value."""
     if raw is None or not raw.strip():
         return None
+    return _parsed(raw)
+
+
+@lru_cache(maxsize=1 << 20)
+def _parsed(raw: str) -> Ident | IdentError:
+    """Every register holds the same people's numbers: parse each once per process."""
     try:
         return parse(raw)
     except IdentError as exc:

@@ -12,6 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from personkort import report
+from personkort.gates import GateConfig, GateFailure, check_cards, check_extract
 from personkort.reconcile import MatchConfig, reconcile
 from personkort.records import Extract
 from personkort.store import begin_night, finish_night, write_night
@@ -26,6 +28,16 @@ class NightOutcome:
     status: str  # published | refused | failed | unchanged
     counts: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    report: dict[str, Any] | None = None
+
+
+def served_counts(engine: sa.Engine) -> dict[str, Any] | None:
+    """The served night's counts, which the gates compare tonight against."""
+    with engine.connect() as conn:
+        served = published_night(conn)
+        if served is None:
+            return None
+        return conn.scalar(sa.select(m.Night.counts).where(m.Night.id == served))
 
 
 def already_served(engine: sa.Engine, fingerprint: str) -> int | None:
@@ -65,18 +77,21 @@ def run_night(
     drop_dir: str,
     fingerprint: str,
     config: MatchConfig | None = None,
+    gates: GateConfig | None = None,
+    read_seconds: float | None = None,
 ) -> NightOutcome:
     """Reconcile and publish one night, or leave yesterday's cards served and say why not."""
     if (served := already_served(engine, fingerprint)) is not None:
         return NightOutcome(served, "unchanged", message="this drop is already the served night")
+    gates = gates or GateConfig()
+    previous = served_counts(engine)
     night = begin_night(engine, drop_dir, fingerprint)
     counts = extract_counts(extract)
-    if extract.refusals:
-        reasons = "; ".join(f"{r.register} {r.source}: {r.reason}" for r in extract.refusals)
-        finish_night(engine, night, "refused", counts=counts, error=reasons)
-        return NightOutcome(
-            night, "refused", counts, f"refused, yesterday's cards still served: {reasons}"
-        )
+    if read_seconds is not None:
+        counts["seconds_read"] = round(read_seconds, 2)
+    stopped = check_extract(extract, previous, gates)
+    if stopped:
+        return _stop(engine, night, counts, stopped)
     try:
         started = time.perf_counter()
         with engine.connect() as conn:
@@ -99,8 +114,34 @@ def run_night(
             seconds_reconcile=round(reconciled - started, 2),
             seconds_write=round(time.perf_counter() - reconciled, 2),
         )
-        finish_night(engine, night, "published", counts=counts)
+        stopped = check_cards(written.cards, previous, gates)
+        night_report = report.build(
+            extract, result, written.card_ids, counts, [g.as_dict() for g in stopped]
+        )
+        if stopped:
+            return _stop(engine, night, counts, stopped, night_report)
+        finish_night(engine, night, "published", counts=counts, report=night_report)
     except Exception as exc:
         finish_night(engine, night, "failed", counts=counts, error=f"{type(exc).__name__}: {exc}")
         raise
-    return NightOutcome(night, "published", counts, f"night {night} published")
+    return NightOutcome(night, "published", counts, f"night {night} published", night_report)
+
+
+def _stop(
+    engine: sa.Engine,
+    night: int,
+    counts: dict[str, Any],
+    failures: list[GateFailure],
+    night_report: dict[str, Any] | None = None,
+) -> NightOutcome:
+    """A gate stopped the night: nothing of it is published, and the report says why."""
+    reasons = "; ".join(f.message for f in failures)
+    night_report = night_report or {"counts": counts, "gates": [f.as_dict() for f in failures]}
+    finish_night(engine, night, "refused", counts=counts, report=night_report, error=reasons)
+    return NightOutcome(
+        night,
+        "refused",
+        counts,
+        f"stopped, yesterday's cards still served: {reasons}",
+        night_report,
+    )

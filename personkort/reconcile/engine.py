@@ -209,7 +209,7 @@ class _Reconciler:
         self.deterministic()
         idents = self._idents_by_root()
         floating = [i for i, prof in enumerate(self.p) if not idents.get(self.uf.find(i))]
-        blocks = self._blocks()
+        blocks = self._blocks(floating)
         candidates = self._candidate_pairs(floating, blocks)
         scored: dict[tuple[int, int], tuple[float, dict[str, str]]] = {}
         for a, b in candidates:
@@ -230,9 +230,15 @@ class _Reconciler:
                 found[self.uf.find(i)].update(prof.history)
         return {root: frozenset(numbers) for root, numbers in found.items()}
 
-    def _blocks(self) -> dict[tuple[object, ...], list[int]]:
+    def _blocks(self, floating: list[int]) -> dict[tuple[object, ...], list[int]]:
+        """Blocking keys of every record that could share a block with a floating record (one
+        without a trusted number): only those pairs are ever compared."""
         blocks: dict[tuple[object, ...], list[int]] = defaultdict(list)
+        surnames = {s for i in floating for s in self.p[i].surname}
+        firsts = {self.p[i].first_given for i in floating}
         for i, prof in enumerate(self.p):
+            if prof.first_given not in firsts and not surnames.intersection(prof.surname):
+                continue
             birth = prof.any_birth or prof.typed_birth
             first = prof.first_given
             keys: set[tuple[object, ...]] = set()

@@ -62,6 +62,7 @@ class NightWrite:
     cards_new: int
     links_changed: int
     changes: list[CardChange]
+    card_ids: list[str]  # the card id of each reconciled cluster, in cluster order
 
 
 def now() -> dt.datetime:
@@ -247,6 +248,7 @@ def write_night(
         cards_new=sum(1 for c in cards if c not in previous_cards),
         links_changed=len(moved) + len(gone),
         changes=changes,
+        card_ids=card_ids,
     )
 
 
