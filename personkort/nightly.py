@@ -81,6 +81,39 @@ def run_night(
     read_seconds: float | None = None,
 ) -> NightOutcome:
     """Reconcile and publish one night, or leave yesterday's cards served and say why not."""
+    staged = stage_night(
+        engine,
+        extract,
+        drop_dir=drop_dir,
+        fingerprint=fingerprint,
+        config=config,
+        gates=gates,
+        read_seconds=read_seconds,
+    )
+    return publish_staged(engine, staged) if staged.status == "staged" else staged
+
+
+def publish_staged(engine: sa.Engine, staged: NightOutcome) -> NightOutcome:
+    """Make a staged night the served one, in one step."""
+    assert staged.night is not None and staged.status == "staged"
+    finish_night(engine, staged.night, "published", counts=staged.counts, report=staged.report)
+    return NightOutcome(
+        staged.night, "published", staged.counts, f"night {staged.night} published", staged.report
+    )
+
+
+def stage_night(
+    engine: sa.Engine,
+    extract: Extract,
+    *,
+    drop_dir: str,
+    fingerprint: str,
+    config: MatchConfig | None = None,
+    gates: GateConfig | None = None,
+    read_seconds: float | None = None,
+) -> NightOutcome:
+    """Gate, reconcile and write one night beside the served one, not yet visible: status
+    ``staged``, or ``refused`` (a gate stopped it) or ``unchanged`` (already served)."""
     if (served := already_served(engine, fingerprint)) is not None:
         return NightOutcome(served, "unchanged", message="this drop is already the served night")
     gates = gates or GateConfig()
@@ -120,11 +153,10 @@ def run_night(
         )
         if stopped:
             return _stop(engine, night, counts, stopped, night_report)
-        finish_night(engine, night, "published", counts=counts, report=night_report)
     except Exception as exc:
         finish_night(engine, night, "failed", counts=counts, error=f"{type(exc).__name__}: {exc}")
         raise
-    return NightOutcome(night, "published", counts, f"night {night} published", night_report)
+    return NightOutcome(night, "staged", counts, f"night {night} staged", night_report)
 
 
 def _stop(

@@ -1,0 +1,113 @@
+"""The steps of one night: extract each source, stage (gate, reconcile, write aside), publish."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+from adapters.boundary import RefusedSource
+from adapters.drop import fingerprint, read_source, sources
+from personkort.nightly import NightOutcome, publish_staged, stage_night
+from personkort.records import Extract, Refusal, Register
+from personkort.store import open_engine
+from personkort.store.queries import nights
+
+REGISTERS = ("arena", "infotrygd")
+
+
+class NightStopped(RuntimeError):
+    """A quality gate stopped the night; the message says why, for the steward."""
+
+
+def municipal_files(drop_dir: str) -> list[str]:
+    """The municipal files of a drop folder: one extract task each."""
+    return [name for register, name, _ in sources(Path(drop_dir)) if register is Register.KOMMUNE]
+
+
+def extract(drop_dir: str, register: str, work_dir: str, name: str | None = None) -> dict[str, Any]:
+    """Read one register's extract (or one municipal file) and keep it for the stage step.
+    A refused source is recorded, not raised: bad data is for the gates, not for retries."""
+    drop = Path(drop_dir)
+    found = [s for s in sources(drop) if s[0].value == register and (name is None or s[1] == name)]
+    out = Extract()
+    if not found:
+        out.refusals.append(
+            Refusal(Register(register), name or register, f"no {register} extract delivered")
+        )
+    infotrygd_files = sum(1 for s in sources(drop) if s[0] is Register.INFOTRYGD)
+    started = time.perf_counter()
+    for reg, source_name, path in found:
+        try:
+            out.extend(read_source(reg, source_name, path, None, infotrygd_files))
+        except RefusedSource as exc:
+            out.refusals.append(Refusal(exc.register, exc.source, exc.reason))
+    target = Path(work_dir) / f"{register}-{name or 'all'}.pickle"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(pickle.dumps(out))
+    return {
+        "source": name or register,
+        "read": sum(c.read for c in out.counts),
+        "quarantined": sum(c.quarantined for c in out.counts),
+        "refused": [r.reason for r in out.refusals],
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def stage(store_url: str | None, drop_dir: str, work_dir: str) -> dict[str, Any]:
+    """Put the extracts together, gate them, reconcile and write the night aside."""
+    extract_all = Extract()
+    parts = sorted(Path(work_dir).glob("*.pickle"))
+    for part in parts:
+        extract_all.extend(pickle.loads(part.read_bytes()))
+    if not any(p.name.startswith("kommune-") for p in parts):
+        extract_all.refusals.append(
+            Refusal(Register.KOMMUNE, drop_dir, "no kommune extract delivered")
+        )
+    outcome = stage_night(
+        open_engine(store_url),
+        extract_all,
+        drop_dir=drop_dir,
+        fingerprint=fingerprint(Path(drop_dir)),
+    )
+    return _summary(outcome)
+
+
+def publish(store_url: str | None, staged: dict[str, Any]) -> dict[str, Any]:
+    """Make the staged night the served one; stop the run if a gate stopped the night."""
+    if staged["status"] == "unchanged":
+        return staged
+    if staged["status"] != "staged":
+        raise NightStopped(staged["message"])
+    outcome = NightOutcome(staged["night"], "staged", staged["counts"], "", staged["report"])
+    return _summary(publish_staged(open_engine(store_url), outcome))
+
+
+def write_report(store_url: str | None, night: int, path: str) -> dict[str, Any]:
+    """The night's run report as a file, and a short summary for the Airflow UI."""
+    row = next(n for n in nights(open_engine(store_url)) if n["id"] == night)
+    report = row["report"] or {}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report, ensure_ascii=False, indent=1, default=str))
+    findings = report.get("findings", {})
+    return {
+        "night": night,
+        "status": row["status"],
+        "cards": (row["counts"] or {}).get("cards"),
+        "review_queue": (row["counts"] or {}).get("review_queue"),
+        "possible_double_payments": findings.get("possible_double_payments", {}).get("count"),
+        "protection_disagreements": findings.get("protection_disagreements", {}).get("count"),
+        "report_file": path,
+    }
+
+
+def _summary(outcome: NightOutcome) -> dict[str, Any]:
+    return {
+        "night": outcome.night,
+        "status": outcome.status,
+        "message": outcome.message,
+        "counts": outcome.counts,
+        "report": outcome.report,
+    }

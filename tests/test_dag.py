@@ -1,0 +1,136 @@
+"""The real Airflow DAG, run with ``dag.test()`` (its own AIRFLOW_HOME), on the shared sample
+nights, against the store on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from personkort.reconcile import pairwise_score, record_key
+from personkort.store import open_engine, queries
+from tests.conftest import ROOT, read_csv
+
+RUN = """
+import json, sys
+sys.path.insert(0, {dags!r})
+from personkort_nightly import dag_object
+run = dag_object.test(run_conf={conf})
+print("STATE=" + str(run.state))
+"""
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("airflow")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "PERSONKORT_WORK_DIR": str(home / "runs"),
+        "PERSONKORT_DATA_DIR": str(home / "data"),
+    }
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run(
+        [airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
+    )
+    return env
+
+
+def run_dag(env: dict[str, str], drop: Path, store: str) -> tuple[str, str]:
+    conf = {"drop_dir": str(drop), "store_url": store}
+    code = RUN.format(dags=str(ROOT / "dags"), conf=repr(conf))
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    lines = output.splitlines()
+    state = next((x.split("=", 1)[1] for x in lines if x.startswith("STATE=")), "")
+    return state, output
+
+
+def test_dag_runs_two_nights(airflow_env: dict[str, str], sample: Path, store_url: str) -> None:
+    os.environ["PERSONKORT_DATA_DIR"] = airflow_env["PERSONKORT_DATA_DIR"]
+    for number, name in enumerate(("night1", "night2"), start=1):
+        state, output = run_dag(airflow_env, sample / name, store_url)
+        assert state == "success", output[-3000:]
+        engine = open_engine(store_url)
+        assert queries.served_night(engine) == number
+        cards: dict[str, set[str]] = defaultdict(set)
+        for register, source_key, card in queries.links(engine):
+            cards[card].add(record_key(register, source_key))
+        truth = {
+            record_key(r["register"], r["source_key"]): r["person_key"]
+            for r in read_csv(sample / name / "truth" / "links.csv")
+        }
+        score = pairwise_score(cards.values(), truth)
+        assert score.precision == 1.0 and score.recall >= 0.99
+        night = queries.nights(engine)[-1]
+        assert night["status"] == "published"
+        assert night["report"]["counts"]["cards"] == len(cards)
+    reports = list(Path(airflow_env["PERSONKORT_WORK_DIR"]).glob("*/report.json"))
+    assert reports and all(json.loads(p.read_text())["counts"] for p in reports)
+
+
+def test_cut_short_infotrygd_stops_the_night(
+    airflow_env: dict[str, str], sample: Path, store_url: str, tmp_path: Path
+) -> None:
+    os.environ["PERSONKORT_DATA_DIR"] = airflow_env["PERSONKORT_DATA_DIR"]
+    state, output = run_dag(airflow_env, sample / "night1", store_url)
+    assert state == "success", output[-3000:]
+    engine = open_engine(store_url)
+    served = sorted(queries.links(engine))
+    drop = tmp_path / "night2"
+    shutil.copytree(sample / "night2", drop)
+    (info,) = (drop / "infotrygd").glob("*.dat")
+    info.chmod(0o644)
+    info.write_bytes(info.read_bytes()[:9000])
+    state, output = run_dag(airflow_env, drop, store_url)
+    assert state == "failed"
+    assert "yesterday's cards still served" in output and info.name in output
+    assert queries.served_night(engine) == 1
+    assert sorted(queries.links(engine)) == served
+    night = queries.nights(engine)[-1]
+    assert night["status"] == "refused"
+    assert info.name in json.dumps(night["report"]) and "trailer" in json.dumps(night["report"])
+
+
+def test_dagbag_imports_quickly_without_heavy_work(airflow_env: dict[str, str]) -> None:
+    code = (
+        "import sys, time\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(ROOT / 'dags')!r})\n"
+        "print('ERRORS=' + repr(bag.import_errors))\n"
+        "print('DAGS=' + ','.join(bag.dag_ids))\n"
+        "print('SECONDS=' + str(max(s.duration.total_seconds() for s in bag.dagbag_stats)))\n"
+        "heavy = ('pipeline.steps', 'adapters', 'polars')\n"
+        "print('HEAVY=' + str(any(m in sys.modules for m in heavy)))\n"
+    )
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=airflow_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    assert lines["ERRORS"] == "{}"
+    assert lines["DAGS"] == "personkort_nightly"
+    assert float(lines["SECONDS"]) < 2.0
+    assert lines["HEAVY"] == "False"
+    assert time.perf_counter() - started < 60
