@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EDGES = {"adapters", "api", "dags", "cli", "simulator"}
+EDGES = {"adapters", "api", "dags", "cli", "simulator", "pipeline"}
 
 
 def imported_roots(path: Path) -> set[str]:
