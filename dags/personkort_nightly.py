@@ -18,7 +18,20 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 DROPS = os.environ.get("PERSONKORT_DROP_DIR", "/drops/latest")
 STORE = os.environ.get("PERSONKORT_STORE_URL", "")
 WORK = os.environ.get("PERSONKORT_WORK_DIR", "data/runs")
-RETRY = {"retries": 3, "retry_delay": dt.timedelta(minutes=2), "retry_exponential_backoff": True}
+
+
+def _notify(context: dict) -> None:
+    from pipeline.steps import notify_failure
+
+    notify_failure(context)
+
+
+RETRY = {
+    "retries": 3,
+    "retry_delay": dt.timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "on_failure_callback": _notify,
+}
 CARDS = Asset("personkort://store/cards")
 
 

@@ -111,3 +111,36 @@ def _summary(outcome: NightOutcome) -> dict[str, Any]:
         "counts": outcome.counts,
         "report": outcome.report,
     }
+
+
+def notify_failure(context: dict[str, Any]) -> None:
+    """A task failed: say so in the log, and to ``PERSONKORT_ALERT_WEBHOOK`` when it is set
+    (a JSON POST; a webhook that does not answer is logged, never raised)."""
+    import logging
+    import os
+    import urllib.request
+
+    task = context.get("task_instance") or context.get("ti")
+    run = context.get("dag_run")
+    exception = context.get("exception")
+    message = {
+        "dag": getattr(run, "dag_id", "personkort_nightly"),
+        "run": getattr(run, "run_id", None),
+        "task": getattr(task, "task_id", None),
+        "error": f"{type(exception).__name__}: {exception}" if exception else "failed",
+    }
+    log = logging.getLogger("personkort.nightly")
+    log.error("nightly run task failed: %s", json.dumps(message, ensure_ascii=False))
+    url = os.environ.get("PERSONKORT_ALERT_WEBHOOK")
+    if not url:
+        return
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(message, ensure_ascii=False).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except OSError as exc:
+        log.error("alert webhook %s did not answer: %s", url, exc)

@@ -8,9 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -85,10 +88,26 @@ def test_dag_runs_two_nights(airflow_env: dict[str, str], sample: Path, store_ur
     assert reports and all(json.loads(p.read_text())["counts"] for p in reports)
 
 
+class _Alerts(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Alerts.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def test_cut_short_infotrygd_stops_the_night(
     airflow_env: dict[str, str], sample: Path, store_url: str, tmp_path: Path
 ) -> None:
     os.environ["PERSONKORT_DATA_DIR"] = airflow_env["PERSONKORT_DATA_DIR"]
+    server = HTTPServer(("127.0.0.1", 0), _Alerts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Alerts.received.clear()
     state, output = run_dag(airflow_env, sample / "night1", store_url)
     assert state == "success", output[-3000:]
     engine = open_engine(store_url)
@@ -98,8 +117,12 @@ def test_cut_short_infotrygd_stops_the_night(
     (info,) = (drop / "infotrygd").glob("*.dat")
     info.chmod(0o644)
     info.write_bytes(info.read_bytes()[:9000])
-    state, output = run_dag(airflow_env, drop, store_url)
+    alerted = {**airflow_env, "PERSONKORT_ALERT_WEBHOOK": f"http://127.0.0.1:{server.server_port}/"}
+    state, output = run_dag(alerted, drop, store_url)
+    server.shutdown()
     assert state == "failed"
+    assert _Alerts.received and _Alerts.received[0]["task"] in ("publish", "report")
+    assert "yesterday's cards still served" in _Alerts.received[0]["error"]
     assert "yesterday's cards still served" in output and info.name in output
     assert queries.served_night(engine) == 1
     assert sorted(queries.links(engine)) == served
