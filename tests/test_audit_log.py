@@ -213,3 +213,22 @@ def test_merkle_proofs_match_the_rfc_definition(items: list[bytes], data: st.Dat
         assert not merkle.verify_path(
             wrong, len(leaves), leaves[index], path, merkle.root(leaves)
         ) or (leaves[wrong] == leaves[index])
+
+
+def test_identity_numbers_inside_an_event_are_replaced_by_their_hmac(audit: AuditLog) -> None:
+    audit.append(
+        "steward_decision",
+        {
+            "caseworker": {"sub": "Z1"},
+            "record_a": f"infotrygd:{IDENT}",
+            "record_b": "arena:1001",
+            "reason": "same person as 159280 11418",
+            "card_id": "pk-1234567890123456",
+        },
+    )
+    with audit.engine.connect() as conn:
+        body = conn.scalar(sa.select(AuditEventRow.body))
+    assert IDENT not in body and "159280 11418" not in body
+    assert f"infotrygd:ident:{audit.keys.ident_hmac(IDENT)}" in body
+    assert "pk-1234567890123456" in body and "arena:1001" in body
+    assert verify(audit.engine, audit.keys.public).ok

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from personkort.audit.models import AuditEventRow as E
 
 log = logging.getLogger("personkort.audit")
 GENESIS = "0" * 64
+IDENT_LIKE = re.compile(r"(?<!\d)(\d{6}) ?(\d{5})(?!\d)")
+OPAQUE = {"card_id", "trace_id", "policy_version", "ident_hmac", "ident_sealed", "files"}
 
 
 class AuditUnavailable(RuntimeError):
@@ -91,7 +94,7 @@ class AuditLog:
     ) -> StoredEvent:
         """Store one event durably, chained to the one before; raise AuditUnavailable if not.
         Auditors' index columns are taken from the event itself, so they cannot disagree."""
-        data = dict(data)
+        data = self._scrub(data)
         ident_hmac = None
         if ident:
             ident_hmac = self.keys.ident_hmac(ident)
@@ -114,6 +117,19 @@ class AuditLog:
             except sa.exc.SQLAlchemyError:
                 log.exception("checkpoint at %s failed; the next one will cover it", stored.seq)
         return stored
+
+    def _scrub(self, value: Any, key: str = "") -> Any:
+        """Replace every identity number inside an event (a record key like
+        ``infotrygd:15928011418`` in a steward decision) with its HMAC: findable, not readable."""
+        if isinstance(value, dict):
+            return {k: self._scrub(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrub(v, key) for v in value]
+        if isinstance(value, str) and key not in OPAQUE:
+            return IDENT_LIKE.sub(
+                lambda m: "ident:" + self.keys.ident_hmac(m.group(1) + m.group(2)), value
+            )
+        return value
 
     def _append_once(
         self, kind: str, data: dict[str, Any], ident_hmac: str | None, trace_id: str | None

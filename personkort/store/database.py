@@ -42,6 +42,6 @@ def migrate(engine: sa.Engine) -> None:
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")  # readers keep reading while a night writes
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # a commit (an audit event) survives a power cut
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
