@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from functools import cache
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -354,12 +356,22 @@ def _group(extract: Extract) -> dict[str, _Group]:
 _UNHASHED = {"location", "registered_at", "changed_at"}
 
 
+@cache
+def _content_getter(cls: type) -> Callable[[object], tuple[object, ...]]:
+    """The hashed fields of a record type, read in one call (this runs for every record of
+    every night, so ``dataclasses.fields`` once per type, not once per record)."""
+    names = [f.name for f in fields(cls) if f.name not in _UNHASHED]
+    getter = attrgetter(*names)
+    return lambda record: getter(record) if len(names) > 1 else (getter(record),)
+
+
 def _content(record: object) -> tuple[object, ...]:
-    return tuple(
-        getattr(record, f.name)
-        for f in fields(record)  # type: ignore[arg-type]
-        if f.name not in _UNHASHED
-    )
+    return _content_getter(type(record))(record)
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 def _hash(group: _Group) -> str:
@@ -393,7 +405,7 @@ def _rows(
     for key in record_keys:
         g = groups[key]
         p = g.person
-        person = {f.name: _value(getattr(p, f.name)) for f in fields(p)}
+        person = {name: _value(getattr(p, name)) for name in _field_names(type(p))}
         for dropped in ("name_raw", "registered_at", "changed_at"):
             person.pop(dropped)
         rows[m.SourceRecord].append(
