@@ -231,6 +231,9 @@ class FindingRow(Base):
 
 Index("ix_card_link_current", CardLink.record_key, CardLink.valid_to)
 Index("ix_source_record_current", SourceRecord.record_key, SourceRecord.valid_to)
+for _table in (IdentHistoryRow, StateBenefitRow, MeasureRow, MunicipalServiceRow):
+    Index(f"ix_{_table.__tablename__}_current", _table.record_key, _table.valid_to)
+Index("ix_card_current", Card.card_id, Card.valid_to)
 
 
 class ConsentRow(Base):
