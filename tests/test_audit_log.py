@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,7 @@ def audit(store_url: str, tmp_path: Path) -> AuditLog:
 def _fill(audit: AuditLog, n: int) -> None:
     for i in range(1, n + 1):
         audit.append("lookup", lookup(i), ident=IDENT if i % 2 else None, trace_id=f"t{i}")
+    audit.wait_for_checkpoints()
 
 
 def test_untouched_log_verifies(audit: AuditLog) -> None:
@@ -213,6 +215,53 @@ def test_merkle_proofs_match_the_rfc_definition(items: list[bytes], data: st.Dat
         assert not merkle.verify_path(
             wrong, len(leaves), leaves[index], path, merkle.root(leaves)
         ) or (leaves[wrong] == leaves[index])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.binary(max_size=4), max_size=70))
+def test_a_frontier_grown_leaf_by_leaf_has_the_rfc_root(items: list[bytes]) -> None:
+    frontier = merkle.Frontier()
+    leaves = [merkle.leaf_hash(x) for x in items]
+    for n, leaf in enumerate(leaves, 1):
+        frontier.add(leaf)
+        assert frontier.size == n and frontier.root() == merkle.root(leaves[:n])
+    assert frontier.root() == merkle.root(leaves)
+
+
+def test_checkpoints_after_a_restart_cover_the_whole_log(audit: AuditLog) -> None:
+    _fill(audit, 6)
+    again = AuditLog(audit.engine, audit.keys, checkpoint_every=4)
+    for i in range(7, 11):
+        again.append("lookup", lookup(i))
+    again.wait_for_checkpoints()
+    result = verify(audit.engine, audit.keys.public)
+    assert result.ok and result.checkpoints == 2
+    proof = again.prove(3)
+    assert proof["checkpoint"]["tree_size"] == 8 and verify_inclusion(proof, audit.keys.public)
+
+
+def test_concurrent_appends_share_commits(audit: AuditLog) -> None:
+    """Group commit: many threads' events land in fewer transactions than events."""
+    commits = 0
+    original = audit._append_batch
+
+    def counting(batch: list) -> list:  # type: ignore[type-arg]
+        nonlocal commits
+        commits += 1
+        time.sleep(0.005)  # hold the write lock long enough for others to queue
+        return original(batch)
+
+    audit._append_batch = counting  # type: ignore[method-assign]
+    threads = [
+        threading.Thread(target=lambda k=k: audit.append("lookup", lookup(k))) for k in range(20)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert commits < 20
+    result = verify(audit.engine, audit.keys.public)
+    assert result.ok and result.events == 20
 
 
 def test_identity_numbers_inside_an_event_are_replaced_by_their_hmac(audit: AuditLog) -> None:

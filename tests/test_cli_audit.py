@@ -22,6 +22,7 @@ def test_audit_verify_names_the_first_broken_event(store_url: str, tmp_path: Pat
     audit = AuditLog(engine, audit_keys(str(tmp_path)), checkpoint_every=3)
     for n in range(7):
         audit.append("lookup", {"caseworker": {"sub": f"Z{n}"}, "decision": "permit"})
+    audit.wait_for_checkpoints()
     run = [PERSONKORT, "audit", "verify", "--store", store_url]
     ok = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert ok.returncode == 0, ok.stderr

@@ -17,10 +17,12 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import queue
 import re
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +37,7 @@ from personkort.audit.models import AuditEventRow as E
 log = logging.getLogger("personkort.audit")
 GENESIS = "0" * 64
 IDENT_LIKE = re.compile(r"(?<!\d)(\d{6}) ?(\d{5})(?!\d)")
+LOCK_KEY = 0x706B617564  # "pkaud": the audit writers' advisory lock on PostgreSQL
 OPAQUE = {"card_id", "trace_id", "policy_version", "ident_hmac", "ident_sealed", "files"}
 
 
@@ -63,6 +66,19 @@ class StoredEvent:
     trace_id: str | None
 
 
+@dataclass(slots=True)
+class _Pending:
+    """An event waiting for a group commit, then its outcome."""
+
+    kind: str
+    data: dict[str, Any]
+    ident_hmac: str | None
+    trace_id: str | None
+    stored: StoredEvent | None = None
+    error: Exception | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
     ok: bool
@@ -77,6 +93,14 @@ class AuditLog:
         self.engine = engine
         self.keys = keys
         self.checkpoint_every = checkpoint_every
+        self.timeout = 10.0  # seconds a caller waits for its commit before failing closed
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
+        self._checkpoint_lock = threading.Lock()
+        self._checkpoints: list[threading.Thread] = []
+        self._frontier = merkle.Frontier()
+        self._head = GENESIS
 
     @classmethod
     def from_settings(cls, engine: sa.Engine, data_dir: str | None = None) -> AuditLog:
@@ -93,30 +117,69 @@ class AuditLog:
         trace_id: str | None = None,
     ) -> StoredEvent:
         """Store one event durably, chained to the one before; raise AuditUnavailable if not.
-        Auditors' index columns are taken from the event itself, so they cannot disagree."""
+        Auditors' index columns are taken from the event itself, so they cannot disagree.
+
+        Concurrent callers share commits (group commit): each queues its event and waits; one
+        writer thread commits everything queued in one transaction, so a burst of lookups
+        costs one disk flush, not one each. No caller returns before its own event is
+        committed; one that waits longer than ``timeout`` gets AuditUnavailable."""
         data = self._scrub(data)
         ident_hmac = None
         if ident:
             ident_hmac = self.keys.ident_hmac(ident)
             data["ident_hmac"] = ident_hmac
             data["ident_sealed"] = self.keys.seal(ident)
+        mine = _Pending(kind, data, ident_hmac, trace_id)
+        self._writer_running()
+        self._queue.put(mine)
+        if not mine.done.wait(self.timeout) or mine.stored is None:
+            raise AuditUnavailable("the audit log cannot be written") from mine.error
+        if mine.stored.seq % self.checkpoint_every == 0:
+            self._checkpoint_later()
+        return mine.stored
+
+    def _writer_running(self) -> None:
+        with self._writer_lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write, name="audit", daemon=True)
+                self._writer.start()
+
+    def _write(self) -> None:
+        """The writer thread: take what is queued, commit it, wake its callers."""
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < 500:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._commit(batch)
+            except Exception as exc:  # never leave a caller waiting on a dead writer
+                for pending in batch:
+                    pending.error = exc
+            for pending in batch:
+                pending.done.set()
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """Commit a batch, retrying while another process holds the next sequence numbers."""
         for attempt in range(50):
             try:
-                stored = self._append_once(kind, data, ident_hmac, trace_id)
-                break
+                stored = self._append_batch(batch)
             except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
                 if _is_conflict(exc) and attempt < 49:
                     time.sleep(0.001 * (attempt + 1))
                     continue
-                raise AuditUnavailable("the audit log cannot be written") from None
-            except sa.exc.SQLAlchemyError:
-                raise AuditUnavailable("the audit log cannot be written") from None
-        if stored.seq % self.checkpoint_every == 0:
-            try:
-                self.checkpoint()
-            except sa.exc.SQLAlchemyError:
-                log.exception("checkpoint at %s failed; the next one will cover it", stored.seq)
-        return stored
+                error: Exception = exc
+                break
+            except sa.exc.SQLAlchemyError as exc:
+                error = exc
+                break
+            for pending, event in zip(batch, stored, strict=True):
+                pending.stored = event
+            return
+        for pending in batch:
+            pending.error = error
 
     def _scrub(self, value: Any, key: str = "") -> Any:
         """Replace every identity number inside an event (a record key like
@@ -131,48 +194,90 @@ class AuditLog:
             )
         return value
 
-    def _append_once(
-        self, kind: str, data: dict[str, Any], ident_hmac: str | None, trace_id: str | None
-    ) -> StoredEvent:
+    def _append_batch(self, batch: list[_Pending]) -> list[StoredEvent]:
+        rows: list[dict[str, Any]] = []
+        stored: list[StoredEvent] = []
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Writers in other processes queue here instead of colliding on the sequence
+                # number and retrying; SQLite has a single writer anyway.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             head = conn.execute(sa.select(E.seq, E.hash).order_by(E.seq.desc()).limit(1)).first()
-            seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-            at = now_text()
-            body = canonical({"seq": seq, "kind": kind, "at": at, "prev": prev, "data": data})
-            digest = chain_hash(prev, body)
-            conn.execute(
-                sa.insert(E).values(
-                    seq=seq,
-                    kind=kind,
-                    at=at,
-                    body=body.decode(),
-                    prev_hash=prev,
-                    hash=digest,
-                    leaf=merkle.leaf_hash(body).hex(),
-                    trace_id=trace_id,
-                    caseworker=(data.get("caseworker") or {}).get("sub"),
-                    card_id=data.get("card_id"),
-                    ident_hmac=ident_hmac,
-                    decision=data.get("decision"),
-                    privileged=bool(data.get("privileged_use")),
+            seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+            for p in batch:
+                seq += 1
+                at = now_text()
+                body = canonical(
+                    {"seq": seq, "kind": p.kind, "at": at, "prev": prev, "data": p.data}
                 )
-            )
-        return StoredEvent(seq, kind, at, digest, trace_id)
+                digest = chain_hash(prev, body)
+                rows.append(
+                    {
+                        "seq": seq,
+                        "kind": p.kind,
+                        "at": at,
+                        "body": body.decode(),
+                        "prev_hash": prev,
+                        "hash": digest,
+                        "leaf": merkle.leaf_hash(body).hex(),
+                        "trace_id": p.trace_id,
+                        "caseworker": (p.data.get("caseworker") or {}).get("sub"),
+                        "card_id": p.data.get("card_id"),
+                        "ident_hmac": p.ident_hmac,
+                        "decision": p.data.get("decision"),
+                        "privileged": bool(p.data.get("privileged_use")),
+                    }
+                )
+                stored.append(StoredEvent(seq, p.kind, at, digest, p.trace_id))
+                prev = digest
+            conn.execute(sa.insert(E), rows)
+        return stored
+
+    def _checkpoint_later(self) -> None:
+        """Sign a checkpoint off the caller's path: a lookup never waits for one."""
+
+        def run() -> None:
+            try:
+                self.checkpoint()
+            except sa.exc.SQLAlchemyError:
+                log.exception("checkpoint failed; the next one will cover it")
+
+        thread = threading.Thread(target=run, name="audit-checkpoint", daemon=True)
+        self._checkpoints.append(thread)
+        thread.start()
+
+    def wait_for_checkpoints(self) -> None:
+        """Join checkpoints started by appends (tests, shutdown)."""
+        while self._checkpoints:
+            self._checkpoints.pop().join()
 
     def checkpoint(self) -> dict[str, Any] | None:
-        """Sign the Merkle root of every event so far, and the chain head."""
-        with self.engine.begin() as conn:
-            rows = conn.execute(sa.select(E.seq, E.leaf, E.hash).order_by(E.seq)).all()
-            if not rows:
+        """Sign the Merkle root of every event so far, and the chain head.
+
+        The tree is kept as a frontier between checkpoints, so each one reads only the events
+        added since; if the log no longer ends where the frontier left it, it starts over."""
+        with self._checkpoint_lock, self.engine.begin() as conn:
+            frontier = self._frontier
+            if frontier.size and (
+                conn.scalar(sa.select(E.hash).where(E.seq == frontier.size)) != self._head
+            ):
+                frontier = self._frontier = merkle.Frontier()
+            rows = conn.execute(
+                sa.select(E.seq, E.leaf, E.hash).where(E.seq > frontier.size).order_by(E.seq)
+            ).all()
+            for r in rows:
+                if r.seq != frontier.size + 1:
+                    break  # a gap: sign only the unbroken prefix
+                frontier.add(bytes.fromhex(r.leaf))
+                self._head = r.hash
+            size = frontier.size
+            if not size or conn.scalar(sa.select(C.id).where(C.tree_size == size)):
                 return None
-            size = len(rows)
-            if conn.scalar(sa.select(C.id).where(C.tree_size == size)):
-                return None
-            root = merkle.root([bytes.fromhex(r.leaf) for r in rows]).hex()
+            root = frontier.root().hex()
             statement = {
                 "tree_size": size,
                 "root": root,
-                "head": rows[-1].hash,
+                "head": self._head,
                 "signed_at": now_text(),
                 "key_id": self.keys.key_id,
             }

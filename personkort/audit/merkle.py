@@ -72,3 +72,32 @@ def verify_path(index: int, size: int, leaf: bytes, path: Sequence[bytes], expec
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == expected
+
+
+class Frontier:
+    """The roots of the perfect subtrees that cover the first ``size`` leaves (a compact range).
+
+    Enough to give the RFC 6962 root of those leaves and to extend it one leaf at a time, so a
+    checkpoint reads only the events since the one before, not the whole log."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._peaks: list[tuple[int, bytes]] = []  # (height, subtree root), tallest first
+
+    def add(self, leaf: bytes) -> None:
+        node, height = leaf, 0
+        while self._peaks and self._peaks[-1][0] == height:
+            node = node_hash(self._peaks.pop()[1], node)
+            height += 1
+        self._peaks.append((height, node))
+        self.size += 1
+
+    def root(self) -> bytes:
+        """Equal to ``root(leaves)``: RFC 6962 splits at the largest power of two, which is
+        exactly the tallest peak, so folding the peaks from the right gives its recursion."""
+        if not self._peaks:
+            return hashlib.sha256(b"").digest()
+        node = self._peaks[-1][1]
+        for _, left in reversed(self._peaks[:-1]):
+            node = node_hash(left, node)
+        return node
