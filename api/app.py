@@ -21,6 +21,7 @@ from api.settings import Settings
 from personkort.audit import AuditLog
 from personkort.store import open_engine
 from personkort.store.crypto import KeyRingError
+from personkort.store.served import ServedCards
 
 log = logging.getLogger("personkort.api")
 
@@ -32,7 +33,8 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
     policies = PolicyHolder(
         settings.policy_dir, on_activate=lambda p: routes_audit.activate(engine, audit, p)
     )
-    services = Services(settings, engine, TokenVerifier(settings), policies, audit)
+    cards = ServedCards(engine, size=settings.card_cache_size)
+    services = Services(settings, engine, TokenVerifier(settings), policies, audit, cards)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -7,18 +7,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from api.audit_events import record_lookup
 from api.deps import caseworker, policy, services
 from api.problems import ProblemError, responses
 from api.schemas import CardResponse, LookupRequest
 from api.services import Services
-from personkort import consents as consent_store
 from personkort.ident import normalise
 from personkort.policy.engine import Caseworker, evaluate
 from personkort.store import queries
-from personkort.store.cards import load_card
+from personkort.store.served import Found
 
 router = APIRouter(tags=["personkort"])
 
@@ -35,15 +34,15 @@ def store_unavailable() -> ProblemError:
     responses=responses(401, 403, 404, 422, 503),
     summary="Look up a person's card by any current or earlier identity number",
 )
-def lookup(body: LookupRequest, request: Request) -> dict[str, Any]:
+def lookup(body: LookupRequest, request: Request) -> JSONResponse:
     svc = services(request)
     worker = caseworker(request)
     ident = normalise(body.ident)
     try:
-        card_id = queries.card_for_ident(svc.engine, ident)
+        found = svc.cards.by_ident(ident)
     except sa.exc.SQLAlchemyError:
         raise store_unavailable() from None
-    return _answer(svc, worker, card_id, ident, body.purpose)
+    return _answer(svc, worker, found, ident, body.purpose)
 
 
 @router.get(
@@ -56,25 +55,23 @@ def by_card_id(card_id: str, request: Request, purpose: str | None = None) -> An
     svc = services(request)
     worker = caseworker(request)
     try:
-        exists = load_card(svc.engine, card_id) is not None
-        moved = [] if exists else queries.successors(svc.engine, card_id)
+        found = svc.cards.by_card_id(card_id)
+        moved = [] if found.card else queries.successors(svc.engine, card_id)
     except sa.exc.SQLAlchemyError:
         raise store_unavailable() from None
     if len(moved) == 1:
         return RedirectResponse(f"/api/v1/personkort/{moved[0]}", status_code=308)
-    return _answer(svc, worker, card_id if exists else None, None, purpose)
+    return _answer(svc, worker, found, None, purpose)
 
 
 def _answer(
-    svc: Services, worker: Caseworker, card_id: str | None, ident: str | None, purpose: str | None
-) -> dict[str, Any]:
+    svc: Services, worker: Caseworker, found: Found, ident: str | None, purpose: str | None
+) -> JSONResponse:
+    """Decide, audit, then answer: the card leaves only after its event is stored. The body is
+    serialised directly (the view is JSON-ready), not re-validated against the response model."""
     current = policy(svc)
     trace = uuid.uuid4().hex
-    try:
-        card = load_card(svc.engine, card_id) if card_id else None
-        on_file = consent_store.for_idents(svc.engine, card.all_idents) if card else []
-    except sa.exc.SQLAlchemyError:
-        raise store_unavailable() from None
+    card, on_file = found.card, found.consents
     if card is None:
         record_lookup(
             svc,
@@ -107,7 +104,7 @@ def _answer(
         )
     assert decision.view is not None
     mine = [c for c in on_file if c.office == worker.office]
-    return {
+    body = {
         **decision.view,
         "consents": [
             {
@@ -123,3 +120,4 @@ def _answer(
         "policy_version": current.version,
         "trace_id": trace,
     }
+    return JSONResponse(body)

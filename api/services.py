@@ -14,6 +14,7 @@ from api.auth import TokenVerifier
 from api.settings import Settings
 from personkort.policy.load import PolicyError, load_policy
 from personkort.policy.model import Policy
+from personkort.store.served import ServedCards
 
 log = logging.getLogger("personkort.api")
 
@@ -54,4 +55,5 @@ class Services:
     tokens: TokenVerifier
     policies: PolicyHolder
     audit: object  # personkort.audit.AuditLog
+    cards: ServedCards
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)

@@ -17,3 +17,5 @@ class Settings(BaseSettings):
     jwt_secret: str | None = None  # HS256 secret; unset: a development secret under data_dir
     jwt_jwks_file: str | None = None  # a JWKS document (RS256 / ES256 / EdDSA public keys)
     jwt_leeway_seconds: int = 30
+    # Cards of the served night kept in each API process (0: none). See personkort/store/served.py.
+    card_cache_size: int = 20_000

@@ -27,50 +27,54 @@ def load_card(
     engine: sa.Engine, card_id: str, night: int | None = None, keys: KeyRing | None = None
 ) -> Card | None:
     """The card as the served (or a given) night has it; None if no such card."""
-    keys = keys or key_ring()
     with engine.connect() as conn:
         night = night if night is not None else published_night(conn)
         if night is None:
             return None
-        head = conn.execute(
-            sa.select(m.Card).where(m.Card.card_id == card_id, visible(m.Card, night))
-        ).first()
-        if head is None:
-            return None
-        card = Card(
-            card_id=card_id,
-            night=night,
-            protection=head.protection,
-            skjermet=head.skjermet,
-            pending_review=head.pending_review,
-        )
-        record_keys = sa.select(m.CardLink.record_key).where(
-            m.CardLink.card_id == card_id, visible(m.CardLink, night)
-        )
-        records = conn.execute(
-            sa.select(m.SourceRecord)
-            .where(m.SourceRecord.record_key.in_(record_keys), visible(m.SourceRecord, night))
-            .order_by(m.SourceRecord.record_key)
-        ).all()
-        sources = {}
-        for r in records:
-            source = Source(r.register, r.source_key, r.location, r.valid_from)
-            sources[r.record_key] = source
-            card.sources.append(source)
-            if r.ident:
-                card.idents.append(Sourced(r.ident, source))
-            name = " ".join(x for x in (r.given_names, r.middle_name, r.surname) if x)
-            card.names.append(Sourced(name, source))
-            for column in ("birth_date", "death_date", *_CONTACT):
-                value = getattr(r, column)
-                if value is not None:
-                    card.fields.setdefault(column, []).append(Sourced(value, source))
-            for column in _FOLLOW_UP:
-                value = getattr(r, column)
-                if value is not None:
-                    card.follow_up.append(Sourced((column, value), source))
-        _details(conn, card, record_keys, sources, night, keys)
-        return card
+        return read_card(conn, card_id, night, keys or key_ring())
+
+
+def read_card(conn: sa.Connection, card_id: str, night: int, keys: KeyRing) -> Card | None:
+    """The card as night ``night`` has it, read on an open connection."""
+    head = conn.execute(
+        sa.select(m.Card).where(m.Card.card_id == card_id, visible(m.Card, night))
+    ).first()
+    if head is None:
+        return None
+    card = Card(
+        card_id=card_id,
+        night=night,
+        protection=head.protection,
+        skjermet=head.skjermet,
+        pending_review=head.pending_review,
+    )
+    record_keys = sa.select(m.CardLink.record_key).where(
+        m.CardLink.card_id == card_id, visible(m.CardLink, night)
+    )
+    records = conn.execute(
+        sa.select(m.SourceRecord)
+        .where(m.SourceRecord.record_key.in_(record_keys), visible(m.SourceRecord, night))
+        .order_by(m.SourceRecord.record_key)
+    ).all()
+    sources = {}
+    for r in records:
+        source = Source(r.register, r.source_key, r.location, r.valid_from)
+        sources[r.record_key] = source
+        card.sources.append(source)
+        if r.ident:
+            card.idents.append(Sourced(r.ident, source))
+        name = " ".join(x for x in (r.given_names, r.middle_name, r.surname) if x)
+        card.names.append(Sourced(name, source))
+        for column in ("birth_date", "death_date", *_CONTACT):
+            value = getattr(r, column)
+            if value is not None:
+                card.fields.setdefault(column, []).append(Sourced(value, source))
+        for column in _FOLLOW_UP:
+            value = getattr(r, column)
+            if value is not None:
+                card.follow_up.append(Sourced((column, value), source))
+    _details(conn, card, record_keys, sources, night, keys)
+    return card
 
 
 def _details(
@@ -138,4 +142,4 @@ def _details(
     ]
 
 
-__all__ = ["CONFLICT_FIELDS", "load_card"]
+__all__ = ["CONFLICT_FIELDS", "load_card", "read_card"]

@@ -48,23 +48,27 @@ def card_for_ident(engine: sa.Engine, ident: str) -> str | None:
     """The served card holding this identity number, current or earlier, if any."""
     with engine.connect() as conn:
         night = published_night(conn)
-        if night is None:
-            return None
-        keys = sa.union(
-            sa.select(m.SourceRecord.record_key).where(
-                m.SourceRecord.ident == ident, visible(m.SourceRecord, night)
-            ),
-            sa.select(m.IdentHistoryRow.record_key).where(
-                m.IdentHistoryRow.ident == ident, visible(m.IdentHistoryRow, night)
-            ),
-        ).subquery()
-        cards = conn.scalars(
-            sa.select(m.CardLink.card_id)
-            .distinct()
-            .where(m.CardLink.record_key.in_(sa.select(keys.c.record_key)))
-            .where(visible(m.CardLink, night))
-        ).all()
-        return cards[0] if len(cards) == 1 else None
+        return None if night is None else card_id_for_ident(conn, night, ident)
+
+
+def card_id_for_ident(conn: sa.Connection, night: int, ident: str) -> str | None:
+    """The card of night ``night`` holding this identity number, current or earlier; None if
+    none, or if the number is on more than one card (never guess between two people)."""
+    keys = sa.union(
+        sa.select(m.SourceRecord.record_key).where(
+            m.SourceRecord.ident == ident, visible(m.SourceRecord, night)
+        ),
+        sa.select(m.IdentHistoryRow.record_key).where(
+            m.IdentHistoryRow.ident == ident, visible(m.IdentHistoryRow, night)
+        ),
+    ).subquery()
+    cards = conn.scalars(
+        sa.select(m.CardLink.card_id)
+        .distinct()
+        .where(m.CardLink.record_key.in_(sa.select(keys.c.record_key)))
+        .where(visible(m.CardLink, night))
+    ).all()
+    return cards[0] if len(cards) == 1 else None
 
 
 def decisions(conn: sa.Connection) -> list[Decision]:

@@ -1,0 +1,91 @@
+"""The served-card cache: same answers as the store, fresh consents, a new night seen at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from adapters import read_drop
+from adapters.drop import fingerprint
+from personkort import consents
+from personkort.nightly import run_night
+from personkort.store import models as m
+from personkort.store import open_engine, queries
+from personkort.store.cards import load_card
+from personkort.store.served import ServedCards
+
+NOW = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
+
+
+def _night(engine: sa.Engine, drop: Path) -> None:
+    run_night(engine, read_drop(drop), drop_dir=str(drop), fingerprint=fingerprint(drop))
+
+
+def _idents(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(
+            conn.scalars(
+                sa.select(m.SourceRecord.ident)
+                .distinct()
+                .where(m.SourceRecord.ident.is_not(None), m.SourceRecord.valid_to.is_(None))
+            )
+        )
+
+
+def test_cached_and_uncached_reads_agree_with_the_store(sample: Path, store_url: str) -> None:
+    engine = open_engine(store_url)
+    _night(engine, sample / "night1")
+    cached, uncached = ServedCards(engine), ServedCards(engine, size=0)
+    for _ in range(2):  # the second round is served from the cache
+        for ident in _idents(engine):
+            card_id = queries.card_for_ident(engine, ident)
+            expected = load_card(engine, card_id) if card_id else None
+            assert cached.by_ident(ident).card == expected
+            assert uncached.by_ident(ident).card == expected
+    assert cached.hits > 0 and uncached.hits == 0
+    assert cached.by_ident("01010100000").card is None
+
+
+def test_a_consent_registered_after_caching_counts_at_the_next_lookup(
+    sample: Path, store_url: str
+) -> None:
+    engine = open_engine(store_url)
+    _night(engine, sample / "night1")
+    cards = ServedCards(engine)
+    ident = next(i for i in _idents(engine) if cards.by_ident(i).card is not None)
+    assert cards.by_ident(ident).consents == []
+    hits = cards.hits
+    given = consents.register(
+        engine,
+        ident=ident,
+        office="nav-oslo",
+        scope="helse",
+        valid_from=NOW.date(),
+        valid_to=NOW.date() + dt.timedelta(days=30),
+        form_reference="SKJEMA-1",
+        by="Z1",
+        scopes=frozenset({"helse"}),
+        max_months=12,
+        now=NOW,
+    )
+    found = cards.by_ident(ident)
+    assert cards.hits > hits, "the card came from the cache"
+    assert [c.id for c in found.consents] == [given.id]
+    consents.withdraw(engine, given.id, by="Z1", now=NOW)
+    assert cards.by_ident(ident).consents[0].withdrawn_at is not None
+
+
+def test_a_newly_published_night_is_served_at_the_next_lookup(sample: Path, store_url: str) -> None:
+    engine = open_engine(store_url)
+    _night(engine, sample / "night1")
+    cards = ServedCards(engine)
+    idents = [i for i in _idents(engine) if cards.by_ident(i).card is not None]
+    assert {cards.by_ident(i).night for i in idents} == {1}
+    _night(engine, sample / "night2")
+    for ident in idents:
+        found = cards.by_ident(ident)
+        card_id = queries.card_for_ident(engine, ident)
+        assert found.night == 2
+        assert found.card == (load_card(engine, card_id) if card_id else None)
