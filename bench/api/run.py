@@ -3,9 +3,11 @@ FastAPI endpoint returning a static card of the same size, on this machine in th
 
     .venv/bin/python -m bench.api.run [--persons 20000] [--rate 500] [--seconds 20]
 
-Each server runs under uvicorn in its own process (one worker per core); the load comes from
-this process (asyncio + httpx, a fixed arrival rate for latency, then as fast as it goes for
-throughput) over loopback only.
+Each server runs under uvicorn (one worker per core); the load comes from this process over
+loopback (bench/api/client.py: prepared requests on keep-alive connections), first at a fixed
+arrival rate for latency, then as fast as the server answers for throughput. The personkort
+server is measured three ways: lookups of persons not yet looked up this night (every card read
+from the store), then, after a warm-up, the same fixed-rate and flat-out runs as the bare one.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ import argparse
 import asyncio
 import json
 import os
-import random
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
+from bench.api.client import Result, lookup_request, run_load
+
+PORT = 18731
 PG = os.environ.get("PERSONKORT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -51,7 +55,7 @@ def prepare(persons: int, folder: Path) -> tuple[str, list[str]]:
             for (i,) in conn.execute(
                 sa.text(
                     "SELECT DISTINCT ident FROM source_record WHERE ident IS NOT NULL "
-                    "AND register <> 'kommune' LIMIT 5000"
+                    "AND register <> 'kommune' LIMIT 10000"
                 )
             )
         ]
@@ -86,56 +90,8 @@ def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[b
     raise RuntimeError("server did not start")
 
 
-async def load(
-    url: str, token: str, idents: list[str], rate: float | None, seconds: float
-) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    timeout = httpx.Timeout(30, pool=None)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
-        headers = {"Authorization": f"Bearer {token}"}
-
-        async def one() -> None:
-            nonlocal errors
-            started = time.perf_counter()
-            try:
-                response = await client.post(
-                    "/api/v1/personkort", json={"ident": random.choice(idents)}, headers=headers
-                )
-                failed = response.status_code >= 500
-            except httpx.HTTPError:
-                failed = True
-            latencies.append(time.perf_counter() - started)
-            errors += failed
-
-        begin = time.perf_counter()
-        tasks = []
-        if rate:
-            n = 0
-            while (now := time.perf_counter() - begin) < seconds:
-                due = n / rate
-                if due > now:
-                    await asyncio.sleep(due - now)
-                tasks.append(asyncio.create_task(one()))
-                n += 1
-            await asyncio.gather(*tasks)
-        else:
-
-            async def worker() -> None:
-                while time.perf_counter() - begin < seconds:
-                    await one()
-
-            await asyncio.gather(*(worker() for _ in range(32)))
-        elapsed = time.perf_counter() - begin
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "per_second": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "errors_5xx": errors,  # 5xx answers and requests that timed out
-    }
+def measure(requests: list[bytes], **how: Any) -> Result:
+    return asyncio.run(run_load("127.0.0.1", PORT, requests, **how))
 
 
 def main() -> None:
@@ -166,34 +122,37 @@ def main() -> None:
                 "roles": ["veileder", "kode6", "skjermet"],
             },
         )
-        results = {}
-        server = start(["api.app:create_app", "--factory"], env, 18731)
+        results: dict[str, Result] = {}
+        server = start(["api.app:create_app", "--factory"], env, PORT)
         try:
             card = httpx.post(
-                "http://127.0.0.1:18731/api/v1/personkort",
+                f"http://127.0.0.1:{PORT}/api/v1/personkort",
                 json={"ident": idents[0], "purpose": "bench"},
                 headers={"Authorization": f"Bearer {token}"},
             ).json()
             (folder / "card.json").write_text(json.dumps(card))
-            results["personkort at fixed rate"] = asyncio.run(
-                load("http://127.0.0.1:18731", token, idents, args.rate, args.seconds)
+            asked = [lookup_request("127.0.0.1", PORT, token, i) for i in idents]
+            seen, fresh = asked[:5000], asked[5000:]
+            # Never looked up before in this night: every card is read from the store.
+            results["personkort first sight"] = measure(
+                fresh, rate=None, seconds=args.seconds, connections=8, in_order=True
             )
-            results["personkort flat out"] = asyncio.run(
-                load("http://127.0.0.1:18731", token, idents, None, args.seconds)
+            # Warm-up, not counted: each worker process reads each card of `seen` once.
+            for _ in range(3):
+                measure(seen, rate=None, seconds=60, connections=8, in_order=True)
+            results["personkort at fixed rate"] = measure(
+                seen, rate=args.rate, seconds=args.seconds
             )
+            results["personkort flat out"] = measure(seen, rate=None, seconds=args.seconds)
         finally:
             server.terminate()
             server.wait()
         bare = start(
-            ["bench.api.bare:app"], {**env, "BENCH_CARD_FILE": str(folder / "card.json")}, 18732
+            ["bench.api.bare:app"], {**env, "BENCH_CARD_FILE": str(folder / "card.json")}, PORT
         )
         try:
-            results["bare at fixed rate"] = asyncio.run(
-                load("http://127.0.0.1:18732", token, idents, args.rate, args.seconds)
-            )
-            results["bare flat out"] = asyncio.run(
-                load("http://127.0.0.1:18732", token, idents, None, args.seconds)
-            )
+            results["bare at fixed rate"] = measure(seen, rate=args.rate, seconds=args.seconds)
+            results["bare flat out"] = measure(seen, rate=None, seconds=args.seconds)
         finally:
             bare.terminate()
             bare.wait()
@@ -203,9 +162,10 @@ def main() -> None:
     print(f"{'run':<28}{'requests':>9}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}{'5xx':>6}")
     for name, r in results.items():
         print(
-            f"{name:<28}{r['requests']:>9.0f}{r['per_second']:>9.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors_5xx']:>6.0f}"
+            f"{name:<28}{r.requests:>9}{r.per_second:>9.1f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
+            f"{r.errors_5xx:>6}"
         )
-    share = results["personkort flat out"]["per_second"] / results["bare flat out"]["per_second"]
+    share = results["personkort flat out"].per_second / results["bare flat out"].per_second
     print(f"personkort throughput = {share:.0%} of the bare endpoint's")
 
 
