@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class TokenVerifier:
         self.settings = settings
         self.jwks: dict[str, Any] | None = None
         self.secret: str | None = None
+        self._verified: dict[str, dict[str, Any]] = {}
         if settings.jwt_jwks_file:
             document = json.loads(Path(settings.jwt_jwks_file).read_text())
             self.jwks = {key["kid"]: jwt.PyJWK(key) for key in document["keys"] if "kid" in key}
@@ -49,6 +51,19 @@ class TokenVerifier:
             self.secret = dev_secret(settings)
 
     def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims, or a 401. A token that passed once is remembered (by its exact
+        text) until it expires, so a caseworker's next lookups skip the signature check;
+        expiry is still checked every time."""
+        known = self._verified.get(token)
+        if known is not None and known["exp"] + self.settings.jwt_leeway_seconds > time.time():
+            return known
+        claims = self._verify(token)
+        if len(self._verified) >= 10_000:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> dict[str, Any]:
         try:
             if self.jwks is not None:
                 kid = jwt.get_unverified_header(token).get("kid")
@@ -119,8 +134,6 @@ def unauthorized() -> ProblemError:
 
 def mint(settings: Settings, claims: dict[str, Any], lifetime_seconds: int = 8 * 3600) -> str:
     """A development token signed with the configured HS256 secret."""
-    import time
-
     now = int(time.time())
     payload = {
         "iss": settings.jwt_issuer,

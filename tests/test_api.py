@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from adapters import read_drop
 from adapters.drop import fingerprint
 from api.app import create_app
-from api.auth import dev_secret, mint
+from api.auth import TokenVerifier, dev_secret, mint
+from api.problems import ProblemError
 from api.settings import Settings
 from personkort.nightly import run_night
 from personkort.store import models as m
@@ -209,6 +210,19 @@ def test_bad_tokens_are_401(api: Api) -> None:
         assert response.json()["code"] == "ugyldig_token"
     response = httpx.post(f"{api.url}/api/v1/personkort", json={"ident": LUND})
     assert response.status_code == 401
+
+
+def test_a_remembered_token_is_refused_once_it_expires(tmp_path: Path) -> None:
+    settings = Settings(data_dir=str(tmp_path), jwt_leeway_seconds=0)
+    verifier = TokenVerifier(settings)
+    claims = {"sub": "Z1", "employer": "stat", "office": "nav-oslo", "roles": ["veileder"]}
+    token = mint(settings, claims, lifetime_seconds=1)
+    assert verifier.verify(token)["sub"] == "Z1"
+    assert verifier.verify(token)["sub"] == "Z1"  # remembered
+    time.sleep(2.1)
+    with pytest.raises(ProblemError) as refused:
+        verifier.verify(token)
+    assert refused.value.problem.status == 401
 
 
 def test_no_card_leaves_without_its_audit_event(api: Api) -> None:

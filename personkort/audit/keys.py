@@ -9,6 +9,7 @@ Ed25519 private key, 32 bytes). Without them a development pair is generated onc
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -39,19 +40,22 @@ class AuditKeys:
     def ident_hmac(self, ident: str) -> str:
         return hmac.new(self.secret, ident.encode(), hashlib.sha256).hexdigest()
 
-    def _seal_key(self) -> bytes:
-        return HKDF(hashes.SHA256(), 32, salt=None, info=b"personkort audit seal").derive(
+    @functools.cached_property
+    def _sealer(self) -> AESGCM:
+        """Derived once per key: every audited lookup seals its identity number."""
+        key = HKDF(hashes.SHA256(), 32, salt=None, info=b"personkort audit seal").derive(
             self.secret
         )
+        return AESGCM(key)
 
     def seal(self, ident: str) -> str:
         nonce = secrets.token_bytes(12)
-        sealed = AESGCM(self._seal_key()).encrypt(nonce, ident.encode(), b"audit-ident")
+        sealed = self._sealer.encrypt(nonce, ident.encode(), b"audit-ident")
         return base64.b64encode(nonce + sealed).decode()
 
     def unseal(self, sealed: str) -> str:
         raw = base64.b64decode(sealed)
-        return AESGCM(self._seal_key()).decrypt(raw[:12], raw[12:], b"audit-ident").decode()
+        return self._sealer.decrypt(raw[:12], raw[12:], b"audit-ident").decode()
 
 
 def _dev_file(path: Path, size: int) -> bytes:

@@ -135,7 +135,7 @@ class AuditLog:
         if not mine.done.wait(self.timeout) or mine.stored is None:
             raise AuditUnavailable("the audit log cannot be written") from mine.error
         if mine.stored.seq % self.checkpoint_every == 0:
-            self._checkpoint_later()
+            self._checkpoint_later(mine.stored.seq)
         return mine.stored
 
     def _writer_running(self) -> None:
@@ -233,12 +233,13 @@ class AuditLog:
             conn.execute(sa.insert(E), rows)
         return stored
 
-    def _checkpoint_later(self) -> None:
-        """Sign a checkpoint off the caller's path: a lookup never waits for one."""
+    def _checkpoint_later(self, upto: int) -> None:
+        """Sign a checkpoint of the first ``upto`` events off the caller's path: a lookup
+        never waits for one."""
 
         def run() -> None:
             try:
-                self.checkpoint()
+                self.checkpoint(upto)
             except sa.exc.SQLAlchemyError:
                 log.exception("checkpoint failed; the next one will cover it")
 
@@ -251,8 +252,9 @@ class AuditLog:
         while self._checkpoints:
             self._checkpoints.pop().join()
 
-    def checkpoint(self) -> dict[str, Any] | None:
-        """Sign the Merkle root of every event so far, and the chain head.
+    def checkpoint(self, upto: int | None = None) -> dict[str, Any] | None:
+        """Sign the Merkle root of every event so far (or of the first ``upto``), and the
+        chain head.
 
         The tree is kept as a frontier between checkpoints, so each one reads only the events
         added since; if the log no longer ends where the frontier left it, it starts over."""
@@ -262,9 +264,12 @@ class AuditLog:
                 conn.scalar(sa.select(E.hash).where(E.seq == frontier.size)) != self._head
             ):
                 frontier = self._frontier = merkle.Frontier()
-            rows = conn.execute(
-                sa.select(E.seq, E.leaf, E.hash).where(E.seq > frontier.size).order_by(E.seq)
-            ).all()
+            if upto is not None and frontier.size > upto:
+                return None  # a later checkpoint has been signed already
+            query = sa.select(E.seq, E.leaf, E.hash).where(E.seq > frontier.size)
+            if upto is not None:
+                query = query.where(E.seq <= upto)
+            rows = conn.execute(query.order_by(E.seq)).all()
             for r in rows:
                 if r.seq != frontier.size + 1:
                     break  # a gap: sign only the unbroken prefix
