@@ -149,3 +149,24 @@ def test_steward_decision_binds_later_nights(sample: Path, store_url: str) -> No
             )
         ).all()
     assert (review["record_key"], review["candidate_key"]) not in open_reviews
+
+
+def test_cards_awaiting_review_are_the_cards_of_queued_records(
+    sample: Path, store_url: str
+) -> None:
+    engine = open_engine(store_url)
+    for night in ("night1", "night2"):
+        _night(engine, sample / night)
+    served = queries.served_night(engine)
+    with engine.connect() as conn:
+        queued = set(
+            conn.scalars(sa.select(m.ReviewRow.record_key).where(m.ReviewRow.night_id == served))
+        )
+        pending = set(
+            conn.scalars(
+                sa.select(m.Card.card_id).where(m.Card.valid_to.is_(None), m.Card.pending_review)
+            )
+        )
+    links = {record_key(r, k): card for r, k, card in queries.links(engine)}
+    assert queued, "the sample's second night has uncertain pairs"
+    assert pending == {links[r] for r in queued if r in links}

@@ -50,4 +50,5 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")  # readers keep reading while a night writes
     cursor.execute("PRAGMA synchronous=FULL")  # a commit (an audit event) survives a power cut
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA cache_size=-262144")
     cursor.close()
