@@ -36,7 +36,7 @@ class EventSearch(BaseModel):
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     limit: int = Field(default=100, ge=1, le=10_000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=2**62)  # a database integer, whatever the backend
     format: Literal["json", "cef"] = "json"
 
 
