@@ -89,7 +89,7 @@ def register(
 def get(engine: sa.Engine, consent_id: int) -> ConsentRecord | None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(m.ConsentRow).where(m.ConsentRow.id == consent_id)).first()
-    return _record(row) if row else None
+    return record_of(row) if row else None
 
 
 def person_ident_of(engine: sa.Engine, consent_id: int) -> str | None:
@@ -113,28 +113,19 @@ def withdraw(engine: sa.Engine, consent_id: int, *, by: str, now: dt.datetime) -
 
 def for_idents(engine: sa.Engine, idents: set[str]) -> list[ConsentRecord]:
     """Every consent given under any of the person's identity numbers."""
-    with engine.connect() as conn:
-        return consents_on(conn, idents)
-
-
-def consents_on(conn: sa.Connection, idents: set[str]) -> list[ConsentRecord]:
-    """``for_idents`` on an open connection."""
     if not idents:
         return []
-    rows = conn.execute(
-        sa.select(m.ConsentRow)
-        .where(m.ConsentRow.person_ident.in_(sorted(idents)))
-        .order_by(m.ConsentRow.id)
-    ).all()
-    return [_record(r) for r in rows]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(m.ConsentRow)
+            .where(m.ConsentRow.person_ident.in_(sorted(idents)))
+            .order_by(m.ConsentRow.id)
+        ).all()
+    return [record_of(r) for r in rows]
 
 
 def record_of(row: sa.Row) -> ConsentRecord:
     """A consent from a row with the consent table's columns."""
-    return _record(row)
-
-
-def _record(row: sa.Row) -> ConsentRecord:
     return ConsentRecord(
         row.id,
         row.office,

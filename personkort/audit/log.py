@@ -244,6 +244,8 @@ class AuditLog:
                 log.exception("checkpoint failed; the next one will cover it")
 
         thread = threading.Thread(target=run, name="audit-checkpoint", daemon=True)
+        # Keep only the running ones: a server signs one per 1,000 events for months.
+        self._checkpoints = [t for t in self._checkpoints if t.is_alive()]
         self._checkpoints.append(thread)
         thread.start()
 

@@ -10,7 +10,6 @@ from alembic import command
 from alembic.config import Config
 
 DEFAULT_URL = "sqlite:///data/personkort.sqlite"
-POOL_SIZE = int(os.environ.get("PERSONKORT_POOL_SIZE", "20"))
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -26,12 +25,12 @@ def open_engine(url: str | None = None) -> sa.Engine:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
         # Enough kept-open connections for the API's worker threads: a connection beyond the
         # pool is opened and closed per use, and a new server backend per lookup is slow.
-        engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        pool = int(os.environ.get("PERSONKORT_POOL_SIZE", "20"))
+        engine = sa.create_engine(url, pool_size=pool, max_overflow=pool)
     migrate(engine)
     return engine
 

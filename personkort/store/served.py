@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from personkort.card import Card
-from personkort.consents import ConsentRecord, consents_on, record_of
+from personkort.consents import ConsentRecord, record_of
 from personkort.store import models as m
 from personkort.store.cards import read_card
 from personkort.store.crypto import KeyRing, key_ring
@@ -39,6 +39,12 @@ _NIGHT_AND_CONSENTS = (
     .where(m.Publication.id == 1)
     .order_by(m.ConsentRow.id)
 )
+
+
+def _night_and_consents(conn: sa.Connection, card: Card) -> tuple[int | None, list[ConsentRecord]]:
+    rows = conn.execute(_NIGHT_AND_CONSENTS, {"idents": sorted(card.all_idents)}).all()
+    night = rows[0].night_id if rows else None
+    return night, [record_of(r) for r in rows if r.id is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +102,8 @@ class ServedCards:
             if night is None or not isinstance(card, Card):
                 return None
             self.hits += 1
-        rows = conn.execute(_NIGHT_AND_CONSENTS, {"idents": sorted(card.all_idents)}).all()
-        if not rows or rows[0].night_id != night:
-            return None
-        return Found(night, card, [record_of(r) for r in rows if r.id is not None])
+        served, consents = _night_and_consents(conn, card)
+        return Found(night, card, consents) if served == night else None
 
     def _found(self, conn: sa.Connection, night: int, card_id: str | None) -> Found:
         if card_id is None:
@@ -109,8 +113,7 @@ class ServedCards:
         if card is None:
             return Found(night, None)
         assert isinstance(card, Card)
-        idents = card.all_idents
-        return Found(night, card, consents_on(conn, idents))
+        return Found(night, card, _night_and_consents(conn, card)[1])
 
     def _served(self, conn: sa.Connection) -> int | None:
         night = published_night(conn)
