@@ -19,6 +19,7 @@ from adapters.infotrygd import FILE_PATTERN as INFOTRYGD_FILE
 from adapters.infotrygd import read_infotrygd
 from adapters.municipal import FILE_PATTERN as MUNICIPAL_FILE
 from adapters.sosio import read_sosio
+from personkort import collector
 from personkort.records import Extract, Refusal, Register
 
 Progress = Callable[[str], None]
@@ -79,6 +80,13 @@ def read_source(
     register: Register, name: str, path: Path, arena_url: str | None, infotrygd_files: int
 ) -> Extract:
     """Read one source of a drop folder through its adapter; raise RefusedSource if refused."""
+    with collector.paused():
+        return _read_source(register, name, path, arena_url, infotrygd_files)
+
+
+def _read_source(
+    register: Register, name: str, path: Path, arena_url: str | None, infotrygd_files: int
+) -> Extract:
     if register is Register.ARENA:
         return read_arena(arena_url or f"sqlite:///{path.resolve()}")
     if register is Register.INFOTRYGD:

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from personkort import report
+from personkort import collector, report
 from personkort.gates import GateConfig, GateFailure, check_cards, check_extract
 from personkort.reconcile import MatchConfig, reconcile
 from personkort.records import Extract
@@ -129,9 +129,10 @@ def stage_night(
         started = time.perf_counter()
         with engine.connect() as conn:
             rulings = decisions(conn)
-        result = reconcile(extract.persons, extract.ident_history, rulings, config)
-        reconciled = time.perf_counter()
-        written = write_night(engine, night, extract, result)
+        with collector.paused():
+            result = reconcile(extract.persons, extract.ident_history, rulings, config)
+            reconciled = time.perf_counter()
+            written = write_night(engine, night, extract, result)
         counts.update(
             cards=written.cards,
             cards_new=written.cards_new,

@@ -10,6 +10,7 @@ from typing import Any
 
 from adapters.boundary import RefusedSource
 from adapters.drop import fingerprint, read_source, sources
+from personkort import collector
 from personkort.nightly import NightOutcome, publish_staged, stage_night
 from personkort.records import Extract, Refusal, Register
 from personkort.store import open_engine
@@ -60,8 +61,9 @@ def stage(store_url: str | None, drop_dir: str, work_dir: str) -> dict[str, Any]
     """Put the extracts together, gate them, reconcile and write the night aside."""
     extract_all = Extract()
     parts = sorted(Path(work_dir).glob("*.pickle"))
-    for part in parts:
-        extract_all.extend(pickle.loads(part.read_bytes()))
+    with collector.paused():
+        for part in parts:
+            extract_all.extend(pickle.loads(part.read_bytes()))
     if not any(p.name.startswith("kommune-") for p in parts):
         extract_all.refusals.append(
             Refusal(Register.KOMMUNE, drop_dir, "no kommune extract delivered")

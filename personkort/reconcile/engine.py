@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from personkort.reconcile.profile import Profile, build_profile, record_key
 from personkort.reconcile.scoring import MatchConfig, names_compatible, score
@@ -94,14 +95,17 @@ def reconcile(
     by_record: dict[str, list[IdentHistory]] = defaultdict(list)
     for h in history:
         by_record[record_key(h.register, h.source_key)].append(h)
-    ordered = sorted(persons, key=lambda p: (p.register.value, p.source_key))
-    profiles = [
-        build_profile(p, by_record.get(record_key(p.register, p.source_key))) for p in ordered
-    ]
+    profiles = sorted(
+        (build_profile(p, by_record.get(record_key(p.register, p.source_key))) for p in persons),
+        key=attrgetter("key"),
+    )
     return _Reconciler(profiles, list(decisions), config).run()
 
 
 class _Reconciler:
+    """One night's reconciliation over profiles sorted by record key (the order every result
+    list is in, whatever order the records arrived in)."""
+
     def __init__(self, profiles: list[Profile], decisions: list[Decision], config: MatchConfig):
         self.p = profiles
         self.config = config
@@ -208,7 +212,8 @@ class _Reconciler:
     def run(self) -> Reconciliation:
         self.deterministic()
         idents = self._idents_by_root()
-        floating = [i for i, prof in enumerate(self.p) if not idents.get(self.uf.find(i))]
+        find = self.uf.find
+        floating = [i for i in range(len(self.p)) if find(i) not in idents]
         blocks = self._blocks(floating)
         candidates = self._candidate_pairs(floating, blocks)
         scored: dict[tuple[int, int], tuple[float, dict[str, str]]] = {}
@@ -224,35 +229,27 @@ class _Reconciler:
 
     def _idents_by_root(self) -> dict[int, frozenset[str]]:
         found: dict[int, set[str]] = defaultdict(set)
+        find = self.uf.find
         for i, prof in enumerate(self.p):
             if prof.ident:
-                found[self.uf.find(i)].add(prof.ident)
-                found[self.uf.find(i)].update(prof.history)
+                numbers = found[find(i)]
+                numbers.add(prof.ident)
+                if prof.history:
+                    numbers.update(prof.history)
         return {root: frozenset(numbers) for root, numbers in found.items()}
 
     def _blocks(self, floating: list[int]) -> dict[tuple[object, ...], list[int]]:
-        """Blocking keys of every record that could share a block with a floating record (one
-        without a trusted number): only those pairs are ever compared."""
+        """Blocking keys shared with a floating record (one without a trusted number), with every
+        record that has them: only those pairs are ever compared. A block no floating record is
+        in yields no pair, so it is not kept (at a million persons that is 1.6 M of them)."""
+        live: set[tuple[object, ...]] = set()
+        for i in floating:
+            live.update(_block_keys(self.p[i]))
         blocks: dict[tuple[object, ...], list[int]] = defaultdict(list)
-        surnames = {s for i in floating for s in self.p[i].surname}
-        firsts = {self.p[i].first_given for i in floating}
         for i, prof in enumerate(self.p):
-            if prof.first_given not in firsts and not surnames.intersection(prof.surname):
-                continue
-            birth = prof.any_birth or prof.typed_birth
-            first = prof.first_given
-            keys: set[tuple[object, ...]] = set()
-            for s in prof.surname:
-                if birth:
-                    keys.add(("sb", s, birth))
-                if first:
-                    keys.add(("sgp", s, first, prof.postnr))
-            if first and birth:
-                keys.add(("gb", first, birth))
-            if first and prof.address:
-                keys.add(("ga", first, prof.address))
-            for key in keys:
-                blocks[key].append(i)
+            for key in _block_keys(prof):
+                if key in live:
+                    blocks[key].append(i)
         return blocks
 
     def _candidate_pairs(
@@ -352,20 +349,24 @@ class _Reconciler:
         self, pending_review: dict[int, list[tuple[int, float, dict[str, str]]]]
     ) -> Reconciliation:
         groups: dict[int, list[int]] = defaultdict(list)
-        for i in range(len(self.p)):
-            groups[self.uf.find(i)].append(i)
-        ordered_roots = sorted(groups, key=lambda r: self.p[groups[r][0]].key)
+        find, p = self.uf.find, self.p
+        for i in range(len(p)):
+            groups[find(i)].append(i)
+        # Profiles are in key order, so a group's first member is its smallest key, and groups
+        # first seen in index order are already in that order.
+        ordered_roots = list(groups)
         cluster_of = {root: n for n, root in enumerate(ordered_roots)}
         result = Reconciliation(
-            clusters=[[self.p[i].key for i in groups[root]] for root in ordered_roots],
-            demoted_idents=[self.p[i].key for i in self.demoted],
+            clusters=[[p[i].key for i in groups[root]] for root in ordered_roots],
+            demoted_idents=[p[i].key for i in self.demoted],
         )
-        for root, members in groups.items():
-            n = cluster_of[root]
-            marker = _strictest(self.p[i].protection for i in members)
-            if marker:
-                result.protection[n] = marker
-            if any(self.p[i].skjermet for i in members):
+        for i, prof in enumerate(p):
+            if not (prof.protection or prof.skjermet):
+                continue
+            n = cluster_of[find(i)]
+            if prof.protection:
+                result.protection[n] = _strictest([result.protection.get(n), prof.protection])
+            if prof.skjermet:
                 result.skjermet.add(n)
         for i, candidates in sorted(pending_review.items()):
             n = cluster_of[self.uf.find(i)]
@@ -379,6 +380,24 @@ class _Reconciler:
                 if other in result.skjermet:
                     result.skjermet.add(n)
         return result
+
+
+def _block_keys(prof: Profile) -> set[tuple[object, ...]]:
+    """The blocks a record is in: surname with birth date or with given name and postcode, given
+    name with birth date or with address."""
+    birth = prof.birth or prof.ident_birth or prof.typed_birth
+    first = prof.given[0] if prof.given else None
+    keys: set[tuple[object, ...]] = set()
+    for s in prof.surname:
+        if birth:
+            keys.add(("sb", s, birth))
+        if first:
+            keys.add(("sgp", s, first, prof.postnr))
+    if first and birth:
+        keys.add(("gb", first, birth))
+    if first and prof.address:
+        keys.add(("ga", first, prof.address))
+    return keys
 
 
 def corroborated(evidence: dict[str, str]) -> bool:
