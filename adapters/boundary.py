@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import pandera.polars as pa
@@ -194,13 +195,9 @@ def parse_date(value: object, field: str, *, fmt: str = "iso") -> dt.date | None
         return None
     try:
         if fmt == "iso":
-            return dt.date.fromisoformat(text[:10]) if len(text) >= 10 else _fail(text)
+            return _iso_date(text[:10]) if len(text) >= 10 else _fail(text)
         if fmt == "yyyymmdd":
-            if text == "00000000":
-                return None
-            if len(text) != 8 or not text.isdigit():
-                _fail(text)
-            return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+            return None if text == "00000000" else _yyyymmdd_date(text)
         if fmt == "dmy":
             day, month, year = text.split(".")
             if len(year) != 4:
@@ -213,6 +210,19 @@ def parse_date(value: object, field: str, *, fmt: str = "iso") -> dt.date | None
 
 def _fail(text: str) -> dt.date:
     raise ValueError(text)
+
+
+# A register holds a few tens of thousands of distinct dates in a million rows: parse each once.
+@lru_cache(maxsize=1 << 17)
+def _iso_date(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+@lru_cache(maxsize=1 << 17)
+def _yyyymmdd_date(text: str) -> dt.date:
+    if len(text) != 8 or not text.isdigit():
+        _fail(text)
+    return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
 
 
 def parse_timestamp(value: object, field: str) -> dt.datetime | None:

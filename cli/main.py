@@ -211,7 +211,7 @@ def night(
             bar.update(task, advance=1, description=f"reading {name}")
 
         started = time.perf_counter()
-        extract = read_drop(drop_dir, arena_url=arena_url, progress=step)
+        extract = read_drop(drop_dir, arena_url=arena_url, progress=step, parallel=True)
         read_seconds = time.perf_counter() - started
         bar.update(task, description="reconciling and writing")
         outcome = run_night(

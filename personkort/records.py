@@ -8,9 +8,12 @@ reconciliation, the card and the steward's quarantine view never need to know a 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
+from operator import attrgetter
+from typing import Any
 
 
 class Register(StrEnum):
@@ -34,8 +37,26 @@ class MunicipalServiceCode(StrEnum):
     GJELD = "GJELD"  # økonomisk rådgivning
 
 
+class _Compact:
+    """Pickles as its class and field values. A night's extract crosses process boundaries
+    (the Arena reader's process, the DAG's extract tasks); dataclasses' own pickling of frozen
+    slotted classes looks up the fields for every record and took 6.5 s for Arena's 400 k."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return type(self), _field_values(type(self))(self)
+
+
+@cache
+def _field_values(cls: type) -> Any:
+    names = [f.name for f in fields(cls)]
+    getter = attrgetter(*names)
+    return getter if len(names) > 1 else lambda record: (getter(record),)
+
+
 @dataclass(frozen=True, slots=True)
-class PersonRecord:
+class PersonRecord(_Compact):
     """One register's description of one person, keyed as the link export keys it."""
 
     register: Register
@@ -66,7 +87,7 @@ class PersonRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class IdentHistory:
+class IdentHistory(_Compact):
     """An earlier identity number a register keeps for a person (Arena ``PERSON_IDENT_HIST``)."""
 
     register: Register
@@ -78,7 +99,7 @@ class IdentHistory:
 
 
 @dataclass(frozen=True, slots=True)
-class StateBenefit:
+class StateBenefit(_Compact):
     """An Arena decision (vedtak) or an Infotrygd benefit other than ``SH``."""
 
     register: Register
@@ -97,7 +118,7 @@ class StateBenefit:
 
 
 @dataclass(frozen=True, slots=True)
-class Measure:
+class Measure(_Compact):
     """An Arena labour-market measure (tiltak) the person takes part in."""
 
     register: Register
@@ -112,7 +133,7 @@ class Measure:
 
 
 @dataclass(frozen=True, slots=True)
-class MunicipalService:
+class MunicipalService(_Compact):
     """A municipal service decision: Sosio, Flyt, or an Infotrygd ``SH`` row paid on a
     municipality's behalf. Always the owning municipality's data, whoever holds it."""
 
@@ -130,7 +151,7 @@ class MunicipalService:
 
 
 @dataclass(frozen=True, slots=True)
-class Quarantined:
+class Quarantined(_Compact):
     """A record that could not be read, kept whole with where it came from and why."""
 
     register: Register
@@ -140,7 +161,7 @@ class Quarantined:
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(_Compact):
     """A record that was read but looks wrong; reported to the steward, never silently fixed.
 
     ``detail`` never contains an identity number: findings reach logs and screens."""

@@ -36,6 +36,8 @@ def double_payments(
             services[record_key(s.register, s.source_key)].append(s)
     found = []
     for n, records in enumerate(result.clusters):
+        if len(records) < 2:
+            continue  # one record is one register: nothing to pay twice
         lines = [s for r in records for s in services.get(r, ())]
         municipal = [s for s in lines if s.register is Register.KOMMUNE]
         infotrygd = [s for s in lines if s.register is Register.INFOTRYGD]
@@ -60,13 +62,17 @@ def protection_disagreements(
     extract: Extract, result: Reconciliation, card_ids: Sequence[str]
 ) -> list[dict[str, Any]]:
     """People the state registers disagree about: one says protected, the other not (yet)."""
+    shared = {r for records in result.clusters if len(records) > 1 for r in records}
     marker = {
-        record_key(p.register, p.source_key): (p.register.value, p.protection)
+        key: (p.register.value, p.protection)
         for p in extract.persons
         if p.register is not Register.KOMMUNE
+        and (key := record_key(p.register, p.source_key)) in shared
     }
     found = []
     for n, records in enumerate(result.clusters):
+        if len(records) < 2:
+            continue  # one record cannot disagree with itself
         said = {marker[r] for r in records if r in marker}
         if len({m for _, m in said}) > 1:
             found.append(

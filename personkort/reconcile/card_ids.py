@@ -10,7 +10,6 @@ gives the same ids.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,19 +31,26 @@ def assign_card_ids(
     clusters: Sequence[Sequence[str]], previous: Mapping[str, str], night: str
 ) -> tuple[list[str], list[CardChange]]:
     """The card id of each cluster, given last night's record → card id links, and the events."""
+    get = previous.get
     prev_of_cluster: list[set[str]] = []
-    parts_of_card: dict[str, set[int]] = defaultdict(set)
+    first_part: dict[str, int] = {}  # old card → the first cluster holding one of its records
+    parts_of_card: dict[str, set[int]] = {}  # only old cards whose records went to two or more
     for n, records in enumerate(clusters):
-        olds = {previous[r] for r in records if r in previous}
+        olds = {old for r in records if (old := get(r)) is not None}
         prev_of_cluster.append(olds)
         for old in olds:
-            parts_of_card[old].add(n)
+            first = first_part.setdefault(old, n)
+            if first != n:
+                parts_of_card.setdefault(old, {first}).add(n)
+
+    def parts(old: str) -> set[int]:
+        return parts_of_card.get(old) or {first_part[old]}
 
     ids: list[str] = []
     for n, records in enumerate(clusters):
         olds = prev_of_cluster[n]
-        if len(olds) == 1 and parts_of_card[next(iter(olds))] == {n}:
-            ids.append(next(iter(olds)))  # the same card, perhaps with records added or gone
+        if len(olds) == 1 and (old := next(iter(olds))) not in parts_of_card:
+            ids.append(old)  # the same card, perhaps with records added or gone
         else:
             ids.append(new_card_id(night, records))
 
@@ -63,17 +69,16 @@ def assign_card_ids(
             for old in prev_of_cluster[c]:
                 if old not in group_olds:
                     group_olds.add(old)
-                    todo.extend(parts_of_card[old])
+                    todo.extend(parts(old))
         seen_clusters |= group_clusters
         merged = any(len(prev_of_cluster[c]) > 1 for c in group_clusters)
-        split = any(len(parts_of_card[o]) > 1 for o in group_olds)
+        split = any(len(parts(o)) > 1 for o in group_olds)
         kind = "merge_split" if merged and split else "merge" if merged else "split"
         changes.append(
             CardChange(
                 kind, tuple(sorted(group_olds)), tuple(sorted(ids[c] for c in group_clusters))
             )
         )
-    survivors = {old for olds in prev_of_cluster for old in olds}
-    for old in sorted(set(previous.values()) - survivors):
+    for old in sorted(set(previous.values()) - first_part.keys()):
         changes.append(CardChange("retired", (old,), ()))
     return ids, changes

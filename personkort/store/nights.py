@@ -379,12 +379,16 @@ def _hash(group: _Group) -> str:
     """A fingerprint of what a record says, not where it stood in the file tonight."""
     parts = (
         _content(group.person),
-        sorted(map(repr, map(_content, group.history))),
-        sorted(map(repr, map(_content, group.benefits))),
-        sorted(map(repr, map(_content, group.measures))),
-        sorted(map(repr, map(_content, group.services))),
+        _sorted_reprs(group.history),
+        _sorted_reprs(group.benefits),
+        _sorted_reprs(group.measures),
+        _sorted_reprs(group.services),
     )
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+
+def _sorted_reprs(records: list[Any]) -> list[str]:
+    return sorted(map(repr, map(_content, records))) if records else []
 
 
 def _value(value: object) -> object:
