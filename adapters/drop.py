@@ -24,6 +24,7 @@ from adapters.infotrygd import read_infotrygd
 from adapters.municipal import FILE_PATTERN as MUNICIPAL_FILE
 from adapters.sosio import read_sosio
 from personkort import collector
+from personkort.fingerprint import fingerprints
 from personkort.records import Extract, Refusal, Register
 
 Progress = Callable[[str], None]
@@ -121,7 +122,9 @@ def read_source(
 ) -> Extract:
     """Read one source of a drop folder through its adapter; raise RefusedSource if refused."""
     with collector.paused():
-        return _read_source(register, name, path, arena_url, infotrygd_files)
+        extract = _read_source(register, name, path, arena_url, infotrygd_files)
+        extract.fingerprints = fingerprints(extract)
+        return extract
 
 
 def _read_source(

@@ -14,11 +14,12 @@ import sqlalchemy as sa
 
 from personkort import collector, report
 from personkort.gates import GateConfig, GateFailure, check_cards, check_extract
-from personkort.reconcile import MatchConfig, reconcile
+from personkort.reconcile import MatchConfig, Reconciliation, reconcile
+from personkort.reconcile.incremental import Incremental, reconcile_changes
 from personkort.records import Extract
-from personkort.store import begin_night, finish_night, write_night
+from personkort.store import begin_night, finish_night, prior, write_night
 from personkort.store import models as m
-from personkort.store.nights import published_night
+from personkort.store.nights import Delta, compare_with_served, published_night
 from personkort.store.queries import decisions
 
 
@@ -127,13 +128,16 @@ def stage_night(
         return _stop(engine, night, counts, stopped)
     try:
         started = time.perf_counter()
-        with engine.connect() as conn:
-            rulings = decisions(conn)
         with collector.paused():
-            result = reconcile(extract.persons, extract.ident_history, rulings, config)
+            result, delta, incremental = _reconcile(engine, extract, config or MatchConfig())
             reconciled = time.perf_counter()
-            written = write_night(engine, night, extract, result)
+            written = write_night(
+                engine, night, extract, result, delta=delta, incremental=incremental
+            )
         counts.update(
+            reconciled="incremental" if incremental else "full",
+            records_reconciled=len(incremental.recomputed if incremental else result.keys),
+            match_state=prior.match_state_tag(config or MatchConfig()),
             cards=written.cards,
             cards_new=written.cards_new,
             records_new=written.records_new,
@@ -149,15 +153,40 @@ def stage_night(
             seconds_write=round(time.perf_counter() - reconciled, 2),
         )
         stopped = check_cards(written.cards, previous, gates)
-        night_report = report.build(
-            extract, result, written.card_ids, counts, [g.as_dict() for g in stopped]
-        )
+        with collector.paused():
+            night_report = report.build(
+                extract, result, written.card_ids, counts, [g.as_dict() for g in stopped]
+            )
         if stopped:
             return _stop(engine, night, counts, stopped, night_report)
     except Exception as exc:
         finish_night(engine, night, "failed", counts=counts, error=f"{type(exc).__name__}: {exc}")
         raise
     return NightOutcome(night, "staged", counts, f"night {night} staged", night_report)
+
+
+def _reconcile(
+    engine: sa.Engine, extract: Extract, config: MatchConfig
+) -> tuple[Reconciliation, Delta, Incremental | None]:
+    """Tonight's reconciliation: incremental from the served night when the store holds its
+    match keys (made with this configuration), otherwise in full."""
+    with engine.connect() as conn:
+        rulings = decisions(conn)
+        delta = compare_with_served(conn, extract)
+        if prior.usable(conn, config):
+            incremental = reconcile_changes(
+                extract.persons,
+                extract.ident_history,
+                rulings,
+                config,
+                changed={*delta.changed, *delta.new},
+                removed=set(delta.removed),
+                prior=prior.StoredNight(conn),
+            )
+            if incremental is not None:
+                return incremental.result, delta, incremental
+    result = reconcile(extract.persons, extract.ident_history, rulings, config, with_keys=True)
+    return result, delta, None
 
 
 def _stop(

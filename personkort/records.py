@@ -210,6 +210,8 @@ class Extract:
     findings: list[Finding] = field(default_factory=list)
     counts: list[SourceCount] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
+    # record key → content fingerprint (personkort.fingerprint), where the reader made them
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
     def extend(self, other: Extract) -> None:
         """Add another extract's records to this one."""
@@ -222,3 +224,7 @@ class Extract:
         self.findings += other.findings
         self.counts += other.counts
         self.refusals += other.refusals
+        both = self.fingerprints.keys() & other.fingerprints.keys()
+        self.fingerprints.update(other.fingerprints)
+        for key in both:  # one record from two sources: the night fingerprints it whole
+            del self.fingerprints[key]

@@ -170,3 +170,58 @@ def test_cards_awaiting_review_are_the_cards_of_queued_records(
     links = {record_key(r, k): card for r, k, card in queries.links(engine)}
     assert queued, "the sample's second night has uncertain pairs"
     assert pending == {links[r] for r in queued if r in links}
+
+
+def _current_match_keys(engine: sa.Engine) -> set[tuple[str, int, bool]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(m.MatchKey.record_key, m.MatchKey.key, m.MatchKey.floating).where(
+                m.MatchKey.valid_to.is_(None)
+            )
+        )
+        return {tuple(row) for row in rows}  # type: ignore[misc]
+
+
+def _cards_by_records(engine: sa.Engine) -> dict[frozenset[str], tuple[object, ...]]:
+    cards: dict[str, set[str]] = defaultdict(set)
+    for register, source_key, card in queries.links(engine):
+        cards[card].add(record_key(register, source_key))
+    with engine.connect() as conn:
+        attrs = {
+            row[0]: tuple(row[1:])
+            for row in conn.execute(
+                sa.select(
+                    m.Card.card_id, m.Card.protection, m.Card.skjermet, m.Card.pending_review
+                ).where(m.Card.valid_to.is_(None))
+            )
+        }
+    return {frozenset(records): attrs[card] for card, records in cards.items()}
+
+
+def test_an_incremental_night_on_a_simulated_population(
+    store_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from simulator import simulate
+
+    sim = tmp_path_factory.mktemp("sim")
+    simulate(3_000, 13, 3, sim)
+    incremental = open_engine(store_url)
+    assert _night(incremental, sim / "night1").counts["reconciled"] == "full"
+    for name in ("night2", "night3"):
+        outcome = _night(incremental, sim / name)
+        assert outcome.status == "published"
+        assert outcome.counts["reconciled"] == "incremental"
+        assert outcome.counts["records_reconciled"] < outcome.counts["person_records"] / 3
+        rebuilt = open_engine(f"sqlite:///{tmp_path / f'rebuilt-{name}.sqlite'}")
+        assert _night(rebuilt, sim / name).counts["reconciled"] == "full"
+        assert _cards_by_records(incremental) == _cards_by_records(rebuilt)
+        assert _current_match_keys(incremental) == _current_match_keys(rebuilt)
+        with incremental.connect() as a, rebuilt.connect() as b:
+            queue = sa.select(m.ReviewRow.record_key, m.ReviewRow.candidate_key).order_by(
+                m.ReviewRow.id
+            )
+            served_a, served_b = queries.served_night(incremental), queries.served_night(rebuilt)
+            assert (
+                a.execute(queue.where(m.ReviewRow.night_id == served_a)).all()
+                == b.execute(queue.where(m.ReviewRow.night_id == served_b)).all()
+            )

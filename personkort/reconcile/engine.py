@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
+from personkort.reconcile.keys import block_keys, match_keys
 from personkort.reconcile.profile import Profile, build_profile, record_key
 from personkort.reconcile.scoring import MatchConfig, names_compatible, score
 from personkort.records import IdentHistory, PersonRecord, Protection
@@ -61,6 +62,8 @@ class Reconciliation:
     protection: dict[int, Protection] = field(default_factory=dict)  # cluster index → marker
     skjermet: set[int] = field(default_factory=set)
     demoted_idents: list[str] = field(default_factory=list)  # record keys
+    floating: set[str] = field(default_factory=set)  # records no trusted number anchored
+    keys: dict[str, tuple[int, ...]] = field(default_factory=dict)  # when asked: match keys
 
 
 class _UnionFind:
@@ -89,8 +92,11 @@ def reconcile(
     history: Iterable[IdentHistory] = (),
     decisions: Iterable[Decision] = (),
     config: MatchConfig | None = None,
+    *,
+    with_keys: bool = False,
 ) -> Reconciliation:
-    """Group source records into people."""
+    """Group source records into people. ``with_keys`` also returns each record's match keys
+    (what an incremental night needs to find the records a change can reach)."""
     config = config or MatchConfig()
     by_record: dict[str, list[IdentHistory]] = defaultdict(list)
     for h in history:
@@ -99,7 +105,10 @@ def reconcile(
         (build_profile(p, by_record.get(record_key(p.register, p.source_key))) for p in persons),
         key=attrgetter("key"),
     )
-    return _Reconciler(profiles, list(decisions), config).run()
+    keys = {p.key: match_keys(p) for p in profiles} if with_keys else {}
+    result = _Reconciler(profiles, list(decisions), config).run()
+    result.keys = keys
+    return result
 
 
 class _Reconciler:
@@ -225,7 +234,15 @@ class _Reconciler:
             if not self._attach_round(floating, scored, idents, pending_review):
                 break
         self._link_leftovers(floating, scored, idents, pending_review)
-        return self._result(pending_review)
+        result = self._result(pending_review)
+        result.floating = {self.p[i].key for i in floating}
+        return result
+
+    def floating_after_stage_1(self) -> set[str]:
+        """The records stage 1 leaves without a trusted number (they are the ones compared)."""
+        self.deterministic()
+        idents, find = self._idents_by_root(), self.uf.find
+        return {prof.key for i, prof in enumerate(self.p) if find(i) not in idents}
 
     def _idents_by_root(self) -> dict[int, frozenset[str]]:
         found: dict[int, set[str]] = defaultdict(set)
@@ -244,10 +261,10 @@ class _Reconciler:
         in yields no pair, so it is not kept (at a million persons that is 1.6 M of them)."""
         live: set[tuple[object, ...]] = set()
         for i in floating:
-            live.update(_block_keys(self.p[i]))
+            live.update(block_keys(self.p[i]))
         blocks: dict[tuple[object, ...], list[int]] = defaultdict(list)
         for i, prof in enumerate(self.p):
-            for key in _block_keys(prof):
+            for key in block_keys(prof):
                 if key in live:
                     blocks[key].append(i)
         return blocks
@@ -380,24 +397,6 @@ class _Reconciler:
                 if other in result.skjermet:
                     result.skjermet.add(n)
         return result
-
-
-def _block_keys(prof: Profile) -> set[tuple[object, ...]]:
-    """The blocks a record is in: surname with birth date or with given name and postcode, given
-    name with birth date or with address."""
-    birth = prof.birth or prof.ident_birth or prof.typed_birth
-    first = prof.given[0] if prof.given else None
-    keys: set[tuple[object, ...]] = set()
-    for s in prof.surname:
-        if birth:
-            keys.add(("sb", s, birth))
-        if first:
-            keys.add(("sgp", s, first, prof.postnr))
-    if first and birth:
-        keys.add(("gb", first, birth))
-    if first and prof.address:
-        keys.add(("ga", first, prof.address))
-    return keys
 
 
 def corroborated(evidence: dict[str, str]) -> bool:

@@ -161,6 +161,18 @@ class CardLink(_Versioned, Base):
     card_id: Mapped[str] = mapped_column(String(24), index=True)
 
 
+class MatchKey(_Versioned, Base):
+    """What reconciliation keyed a record by (identity numbers, blocks), 64-bit hashed, and
+    whether the record was left without a trusted number: the index an incremental night uses to
+    find which records a changed one could touch (``personkort.reconcile.incremental``)."""
+
+    __tablename__ = "match_key"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    record_key: Mapped[str] = mapped_column(String(80))
+    key: Mapped[int] = mapped_column(BigInteger)
+    floating: Mapped[bool] = mapped_column(Boolean)
+
+
 class Card(_Versioned, Base):
     """A person card: its stable id and what reconciliation concluded about it."""
 
@@ -230,6 +242,8 @@ class FindingRow(Base):
 
 
 Index("ix_card_link_current", CardLink.record_key, CardLink.valid_to)
+Index("ix_match_key_current", MatchKey.record_key, MatchKey.valid_to)
+Index("ix_match_key_key", MatchKey.key, MatchKey.valid_to)
 Index("ix_source_record_current", SourceRecord.record_key, SourceRecord.valid_to)
 for _table in (IdentHistoryRow, StateBenefitRow, MeasureRow, MunicipalServiceRow):
     Index(f"ix_{_table.__tablename__}_current", _table.record_key, _table.valid_to)

@@ -10,32 +10,27 @@ left half-written (it crashed or was killed) is rolled back.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from functools import cache
-from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
 
+from personkort.fingerprint import RecordGroup, content_fingerprint, group_records
 from personkort.reconcile.card_ids import CardChange, assign_card_ids
 from personkort.reconcile.engine import Reconciliation
-from personkort.reconcile.profile import record_key
+from personkort.reconcile.incremental import CardState, Incremental
 from personkort.records import (
     Extract,
-    IdentHistory,
-    Measure,
-    MunicipalService,
-    PersonRecord,
-    StateBenefit,
 )
 from personkort.store import models as m
 from personkort.store.crypto import KeyRing, context, key_ring
 
 VERSIONED = (
     m.SourceRecord,
+    m.MatchKey,
     m.IdentHistoryRow,
     m.StateBenefitRow,
     m.MeasureRow,
@@ -153,41 +148,65 @@ def rollback_unpublished_night(conn: sa.Connection, night: int) -> None:
 # -- writing ---------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class Delta:
+    """Tonight's source records against the served night's: which are new, changed, gone."""
+
+    groups: dict[str, RecordGroup]
+    hashes: dict[str, str]
+    changed: list[str]
+    new: list[str]
+    removed: list[str]
+
+
+def compare_with_served(conn: sa.Connection, extract: Extract) -> Delta:
+    """Fingerprint every source record tonight and compare with what the store holds."""
+    groups = group_records(extract)
+    known = extract.fingerprints
+    current = dict(
+        conn.execute(
+            sa.select(m.SourceRecord.record_key, m.SourceRecord.content_hash).where(
+                m.SourceRecord.valid_to.is_(None)
+            )
+        ).all()
+    )
+    hashes = {key: known.get(key) or content_fingerprint(group) for key, group in groups.items()}
+    return Delta(
+        groups,
+        hashes,
+        changed=[k for k, h in hashes.items() if k in current and current[k] != h],
+        new=[k for k in hashes if k not in current],
+        removed=[k for k in current if k not in hashes],
+    )
+
+
 def write_night(
     engine: sa.Engine,
     night: int,
     extract: Extract,
     result: Reconciliation,
     keys: KeyRing | None = None,
+    *,
+    delta: Delta | None = None,
+    incremental: Incremental | None = None,
 ) -> NightWrite:
-    """Write a reconciled night beside the served one (invisible until published)."""
+    """Write a reconciled night beside the served one (invisible until published). ``delta``:
+    the comparison already made; ``incremental``: the result came from an incremental run, so
+    only the recomputed records' match keys can have changed."""
     keys = keys or key_ring()
-    groups = _group(extract)
     with engine.begin() as conn:
-        current = dict(
-            conn.execute(
-                sa.select(m.SourceRecord.record_key, m.SourceRecord.content_hash).where(
-                    m.SourceRecord.valid_to.is_(None)
-                )
-            ).all()
-        )
-        hashes = {key: _hash(group) for key, group in groups.items()}
-        changed = [k for k, h in hashes.items() if k in current and current[k] != h]
-        new = [k for k in hashes if k not in current]
-        removed = [k for k in current if k not in hashes]
+        if delta is None:
+            delta = compare_with_served(conn, extract)
+        groups, hashes = delta.groups, delta.hashes
+        changed, new, removed = delta.changed, delta.new, delta.removed
         for table in PER_RECORD:
             _close(conn, table, table.record_key, [*changed, *removed], night)
         rows = _rows(groups, [*changed, *new], hashes, night, keys)
         for table, table_rows in rows.items():
             _insert(conn, table, table_rows)
+        _write_match_keys(conn, night, result, incremental, removed)
 
-        previous_links = dict(
-            conn.execute(
-                sa.select(m.CardLink.record_key, m.CardLink.card_id).where(
-                    m.CardLink.valid_to.is_(None)
-                )
-            ).all()
-        )
+        previous_links = incremental.links if incremental else current_links(conn)
         card_ids, changes = assign_card_ids(result.clusters, previous_links, f"night-{night}")
         links = {r: card_ids[n] for n, records in enumerate(result.clusters) for r in records}
         moved = [r for r, card in links.items() if previous_links.get(r) != card]
@@ -212,18 +231,7 @@ def write_night(
             )
             for n, records in enumerate(result.clusters)
         }
-        previous_cards = {
-            row[0]: tuple(row[1:])
-            for row in conn.execute(
-                sa.select(
-                    m.Card.card_id,
-                    m.Card.protection,
-                    m.Card.skjermet,
-                    m.Card.pending_review,
-                    m.Card.records,
-                ).where(m.Card.valid_to.is_(None))
-            )
-        }
+        previous_cards = incremental.cards if incremental else current_cards(conn)
         stale = [c for c, attrs in previous_cards.items() if cards.get(c) != attrs]
         _close(conn, m.Card, m.Card.card_id, stale, night)
         _insert(
@@ -252,6 +260,59 @@ def write_night(
         links_changed=len(moved) + len(gone),
         changes=changes,
         card_ids=card_ids,
+    )
+
+
+def current_links(conn: sa.Connection) -> dict[str, str]:
+    """Record → card id, as the served night (or the night being written) has them."""
+    current = m.CardLink.valid_to.is_(None)
+    query = sa.select(m.CardLink.record_key, m.CardLink.card_id).where(current)
+    return dict(conn.execute(query).all())
+
+
+def current_cards(conn: sa.Connection) -> dict[str, CardState]:
+    """Every current card by id."""
+    rows = conn.execute(
+        sa.select(
+            m.Card.card_id,
+            m.Card.protection,
+            m.Card.skjermet,
+            m.Card.pending_review,
+            m.Card.records,
+        ).where(m.Card.valid_to.is_(None))
+    )
+    return {card: CardState(*state) for card, *state in rows}
+
+
+def _write_match_keys(
+    conn: sa.Connection,
+    night: int,
+    result: Reconciliation,
+    incremental: Incremental | None,
+    removed: Sequence[str],
+) -> None:
+    """Keep each record's match keys and floating flag for the next incremental night."""
+    if incremental is None:  # a full run: every record's keys anew
+        conn.execute(
+            sa.update(m.MatchKey).where(m.MatchKey.valid_to.is_(None)).values(valid_to=night)
+        )
+        stale: Iterable[str] = result.keys
+    else:
+        previous = incremental.previous
+        stale = [
+            r
+            for r in sorted(incremental.recomputed)
+            if previous.get(r) != (result.keys[r], r in result.floating)
+        ]
+        _close(conn, m.MatchKey, m.MatchKey.record_key, [*stale, *removed], night)
+    _insert(
+        conn,
+        m.MatchKey,
+        [
+            {"record_key": r, "key": k, "floating": r in result.floating, "valid_from": night}
+            for r in stale
+            for k in result.keys[r]
+        ],
     )
 
 
@@ -323,72 +384,9 @@ def _insert_night_rows(
     )
 
 
-@dataclass(slots=True)
-class _Group:
-    person: PersonRecord
-    history: list[IdentHistory]
-    benefits: list[StateBenefit]
-    measures: list[Measure]
-    services: list[MunicipalService]
-
-
-def _group(extract: Extract) -> dict[str, _Group]:
-    groups = {
-        record_key(p.register, p.source_key): _Group(p, [], [], [], []) for p in extract.persons
-    }
-
-    def owner(register: object, source_key: str, what: str) -> _Group:
-        key = record_key(register, source_key)  # type: ignore[arg-type]
-        if key not in groups:
-            raise ValueError(f"{what} belongs to {key}, which has no person record in the night")
-        return groups[key]
-
-    for h in extract.ident_history:
-        owner(h.register, h.source_key, "identity history").history.append(h)
-    for b in extract.state_benefits:
-        owner(b.register, b.source_key, "a benefit").benefits.append(b)
-    for x in extract.measures:
-        owner(x.register, x.source_key, "a measure").measures.append(x)
-    for s in extract.municipal_services:
-        owner(s.register, s.source_key, "a municipal service").services.append(s)
-    return groups
-
-
-_UNHASHED = {"location", "registered_at", "changed_at"}
-
-
-@cache
-def _content_getter(cls: type) -> Callable[[object], tuple[object, ...]]:
-    """The hashed fields of a record type, read in one call (this runs for every record of
-    every night, so ``dataclasses.fields`` once per type, not once per record)."""
-    names = [f.name for f in fields(cls) if f.name not in _UNHASHED]
-    getter = attrgetter(*names)
-    return lambda record: getter(record) if len(names) > 1 else (getter(record),)
-
-
-def _content(record: object) -> tuple[object, ...]:
-    return _content_getter(type(record))(record)
-
-
 @cache
 def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
-
-
-def _hash(group: _Group) -> str:
-    """A fingerprint of what a record says, not where it stood in the file tonight."""
-    parts = (
-        _content(group.person),
-        _sorted_reprs(group.history),
-        _sorted_reprs(group.benefits),
-        _sorted_reprs(group.measures),
-        _sorted_reprs(group.services),
-    )
-    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
-
-
-def _sorted_reprs(records: list[Any]) -> list[str]:
-    return sorted(map(repr, map(_content, records))) if records else []
 
 
 def _value(value: object) -> object:
@@ -396,7 +394,7 @@ def _value(value: object) -> object:
 
 
 def _rows(
-    groups: dict[str, _Group],
+    groups: dict[str, RecordGroup],
     record_keys: Iterable[str],
     hashes: dict[str, str],
     night: int,

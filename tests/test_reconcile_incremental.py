@@ -1,0 +1,168 @@
+"""An incremental reconciliation equals a full one over the same records, whatever changed.
+
+Last night is held in memory here the way the store keeps it (match keys and floating flags,
+links, cards, the review queue), so many random nights can be compared quickly; the store's own
+incremental night is tested in test_store_nights.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections import defaultdict
+from collections.abc import Collection
+
+import pytest
+
+from adapters import read_drop
+from personkort.fingerprint import fingerprints
+from personkort.reconcile import Decision, Reconciliation, ReviewItem, reconcile, record_key
+from personkort.reconcile.incremental import CardState, State, reconcile_changes
+from personkort.records import Extract, PersonRecord, Protection
+from simulator import simulate
+
+
+class Remembered:
+    """A PriorNight: what the store keeps of a reconciliation, in memory."""
+
+    def __init__(self, result: Reconciliation) -> None:
+        self.result = result
+        self._state = {r: (keys, r in result.floating) for r, keys in result.keys.items()}
+        self._members: dict[int, list[tuple[str, bool]]] = defaultdict(list)
+        for r, (keys, floats) in self._state.items():
+            for k in keys:
+                self._members[k].append((r, floats))
+
+    def state(self, records: Collection[str]) -> dict[str, State]:
+        return {r: self._state[r] for r in records if r in self._state and self._state[r][0]}
+
+    def members(self, keys: Collection[int]) -> dict[int, list[tuple[str, bool]]]:
+        return {k: self._members[k] for k in keys if k in self._members}
+
+    def links(self) -> dict[str, str]:
+        return {r: f"card-{n}" for n, records in enumerate(self.result.clusters) for r in records}
+
+    def cards(self) -> dict[str, CardState]:
+        res = self.result
+        return {
+            f"card-{n}": CardState(
+                res.protection[n].value if n in res.protection else None,
+                n in res.skjermet,
+                False,
+                len(records),
+            )
+            for n, records in enumerate(res.clusters)
+        }
+
+    def reviews(self) -> list[ReviewItem]:
+        return list(self.result.reviews)
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Extract, Extract]:
+    out = tmp_path_factory.mktemp("sim")
+    simulate(6_000, 11, 2, out)
+    return read_drop(out / "night1"), read_drop(out / "night2")
+
+
+def _fingerprints(extract: Extract) -> dict[str, str]:
+    """What reconciliation reads of each record (its person record and number history)."""
+    return fingerprints(Extract(persons=extract.persons, ident_history=extract.ident_history))
+
+
+def _assert_incremental_equals_full(
+    before: Extract, after: Extract, decisions: list[Decision] | None = None
+) -> set[str]:
+    decisions = decisions or []
+    last_night = reconcile(before.persons, before.ident_history, decisions, with_keys=True)
+    old, new = _fingerprints(before), _fingerprints(after)
+    incremental = reconcile_changes(
+        after.persons,
+        after.ident_history,
+        decisions,
+        None,
+        changed={k for k, h in new.items() if old.get(k) != h},
+        removed={k for k in old if k not in new},
+        prior=Remembered(last_night),
+        max_share=1.0,
+    )
+    full = reconcile(after.persons, after.ident_history, decisions, with_keys=True)
+    assert incremental is not None
+    got = incremental.result
+    assert got.clusters == full.clusters
+    assert got.reviews == full.reviews
+    assert got.protection == full.protection
+    assert got.skjermet == full.skjermet
+    for r in incremental.recomputed:  # what the next night will build on
+        assert got.keys[r] == full.keys[r]
+        assert (r in got.floating) == (r in full.floating)
+    return incremental.recomputed
+
+
+def test_the_simulated_second_night(nights: tuple[Extract, Extract]) -> None:
+    before, after = nights
+    recomputed = _assert_incremental_equals_full(before, after)
+    assert 0 < len(recomputed) < len(after.persons) / 4  # it did not just redo everything
+
+
+def test_with_steward_decisions(nights: tuple[Extract, Extract]) -> None:
+    before, after = nights
+    clusters = reconcile(before.persons, before.ident_history).clusters
+    together = [records for records in clusters if len(records) > 1]
+    alone = [records[0] for records in clusters if len(records) == 1]
+    rng = random.Random(5)
+    decisions = [Decision(a, b, same=False) for a, b, *_ in rng.sample(together, 3)]
+    decisions += [Decision(*rng.sample(alone, 2), same=True) for _ in range(3)]
+    _assert_incremental_equals_full(before, after, decisions)
+
+
+def _mutated(extract: Extract, seed: int) -> Extract:
+    """Tonight's extract with random people moved, renamed, renumbered and gone."""
+    rng = random.Random(seed)
+    persons = list(extract.persons)
+    numbers = [p.ident for p in persons if p.ident]
+    changed: list[PersonRecord] = []
+    for p in persons:
+        roll = rng.random()
+        if roll < 0.01:
+            continue
+        if roll < 0.02:
+            p = dataclasses.replace(p, address=f"Nyveien {rng.randint(1, 99)}", postnr="0150")
+        elif roll < 0.03:
+            p = dataclasses.replace(p, ident=rng.choice(numbers))  # a family member's number
+        elif roll < 0.04 and p.ident:
+            typo = p.ident[:-2] + p.ident[-1] + p.ident[-2]
+            p = dataclasses.replace(p, ident=typo)
+        elif roll < 0.05:
+            p = dataclasses.replace(p, surname=rng.choice(persons).surname)
+        elif roll < 0.055:
+            p = dataclasses.replace(p, protection=Protection.STRENGT_FORTROLIG)
+        changed.append(p)
+    kept = {record_key(p.register, p.source_key) for p in changed}
+    history = [h for h in extract.ident_history if record_key(h.register, h.source_key) in kept]
+    return Extract(persons=changed, ident_history=history)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_changes(nights: tuple[Extract, Extract], seed: int) -> None:
+    before, after = nights
+    _assert_incremental_equals_full(before, _mutated(after, seed))
+
+
+def test_too_much_change_asks_for_a_full_run(nights: tuple[Extract, Extract]) -> None:
+    before, after = nights
+    last_night = reconcile(before.persons, before.ident_history, with_keys=True)
+    old, new = _fingerprints(before), _fingerprints(after)
+    changed = {k for k, h in new.items() if old.get(k) != h}
+    assert changed
+    answer = reconcile_changes(
+        after.persons,
+        after.ident_history,
+        [],
+        None,
+        changed=changed,
+        removed=set(),
+        prior=Remembered(last_night),
+        max_share=len(changed) / len(after.persons) / 2,
+    )
+    assert answer is None
