@@ -37,6 +37,7 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        refresh_per_second=2,  # its redrawing thread competes with the night for the GIL
     )
 
 

@@ -207,10 +207,25 @@ def write_night(
         _write_match_keys(conn, night, result, incremental, removed)
 
         previous_links = incremental.links if incremental else current_links(conn)
-        card_ids, changes = assign_card_ids(result.clusters, previous_links, f"night-{night}")
-        links = {r: card_ids[n] for n, records in enumerate(result.clusters) for r in records}
-        moved = [r for r, card in links.items() if previous_links.get(r) != card]
-        gone = [r for r in previous_links if r not in links]
+        previous_cards = incremental.cards if incremental else current_cards(conn)
+        clusters = result.clusters
+        # An incremental night changes only the recomputed records' clusters; every other
+        # cluster is one of last night's cards, whole, with its id and attributes.
+        redone = incremental.recomputed if incremental else None
+        if redone is None:
+            touched = list(range(len(clusters)))
+            before = previous_links
+        else:
+            touched = [n for n, records in enumerate(clusters) if records[0] in redone]
+            before = {r: previous_links[r] for r in (*redone, *removed) if r in previous_links}
+        ids, changes = assign_card_ids([clusters[n] for n in touched], before, f"night-{night}")
+        # the recomputed clusters' ids are set from ``ids`` just below
+        card_ids = ids if redone is None else [previous_links.get(c[0], "") for c in clusters]
+        for n, card in zip(touched, ids, strict=True):
+            card_ids[n] = card
+        links = {r: card_ids[n] for n in touched for r in clusters[n]}
+        moved = [r for r, card in links.items() if before.get(r) != card]
+        gone = [r for r in before if r not in links]
         _close(conn, m.CardLink, m.CardLink.record_key, [*moved, *gone], night)
         _insert(
             conn,
@@ -219,20 +234,21 @@ def write_night(
         )
 
         reviewed = _reviewed(result)  # once: per cluster it cost 40 s at a million persons
-        pending = {
-            n for n, records in enumerate(result.clusters) if not reviewed.isdisjoint(records)
-        }
         cards = {
             card_ids[n]: (
                 result.protection[n].value if n in result.protection else None,
                 n in result.skjermet,
-                n in pending,
-                len(records),
+                not reviewed.isdisjoint(clusters[n]),
+                len(clusters[n]),
             )
-            for n, records in enumerate(result.clusters)
+            for n in touched
         }
-        previous_cards = incremental.cards if incremental else current_cards(conn)
-        stale = [c for c, attrs in previous_cards.items() if cards.get(c) != attrs]
+        earlier = (
+            previous_cards
+            if redone is None
+            else {c: previous_cards[c] for c in set(before.values())}
+        )
+        stale = [c for c, attrs in earlier.items() if cards.get(c) != attrs]
         _close(conn, m.Card, m.Card.card_id, stale, night)
         _insert(
             conn,
@@ -247,7 +263,7 @@ def write_night(
                     "valid_from": night,
                 }
                 for c, a in cards.items()
-                if previous_cards.get(c) != a
+                if earlier.get(c) != a
             ],
         )
         _insert_night_rows(conn, night, extract, result, changes)
@@ -255,8 +271,8 @@ def write_night(
         records_new=len(new),
         records_changed=len(changed),
         records_removed=len(removed),
-        cards=len(cards),
-        cards_new=sum(1 for c in cards if c not in previous_cards),
+        cards=len(clusters),
+        cards_new=sum(1 for c in cards if c not in earlier),
         links_changed=len(moved) + len(gone),
         changes=changes,
         card_ids=card_ids,
