@@ -39,26 +39,29 @@ class RecordGroup:
     services: list[MunicipalService]
 
 
-def group_records(extract: Extract) -> dict[str, RecordGroup]:
-    groups = {
-        record_key(p.register, p.source_key): RecordGroup(p, [], [], [], [])
-        for p in extract.persons
-    }
+def group_records(extract: Extract, only: set[str] | None = None) -> dict[str, RecordGroup]:
+    """Each person record with everything its register said about it (``only``: just these
+    records); ValueError for an item whose person record is not in the extract."""
+    persons = {record_key(p.register, p.source_key): p for p in extract.persons}
+    wanted = persons.keys() if only is None else only & persons.keys()
+    groups = {key: RecordGroup(persons[key], [], [], [], []) for key in wanted}
 
-    def owner(register: object, source_key: str, what: str) -> RecordGroup:
+    def owner(register: object, source_key: str, what: str) -> RecordGroup | None:
         key = record_key(register, source_key)  # type: ignore[arg-type]
-        if key not in groups:
+        if key not in persons:
             raise ValueError(f"{what} belongs to {key}, which has no person record in the night")
-        return groups[key]
+        return groups.get(key)
 
-    for h in extract.ident_history:
-        owner(h.register, h.source_key, "identity history").history.append(h)
-    for b in extract.state_benefits:
-        owner(b.register, b.source_key, "a benefit").benefits.append(b)
-    for x in extract.measures:
-        owner(x.register, x.source_key, "a measure").measures.append(x)
-    for s in extract.municipal_services:
-        owner(s.register, s.source_key, "a municipal service").services.append(s)
+    for items, what, part in (
+        (extract.ident_history, "identity history", "history"),
+        (extract.state_benefits, "a benefit", "benefits"),
+        (extract.measures, "a measure", "measures"),
+        (extract.municipal_services, "a municipal service", "services"),
+    ):
+        for item in items:
+            group = owner(item.register, item.source_key, what)
+            if group is not None:
+                getattr(group, part).append(item)
     return groups
 
 
