@@ -198,13 +198,17 @@ def night(
     """Read, validate, reconcile and publish one night. A refused or failed night leaves the
     previous night's cards served; rerunning a served night changes nothing."""
     from adapters.drop import fingerprint
-    from personkort.nightly import run_night
+    from personkort.nightly import already_served, run_night
     from personkort.store import open_engine
 
     if not drop_dir.is_dir():
         console.print(f"[red]error:[/] drop folder {drop_dir} does not exist")
         raise typer.Exit(2)
     engine = open_engine(store)
+    drop_print = fingerprint(drop_dir)
+    if (served := already_served(engine, drop_print)) is not None:  # before reading anything
+        console.print(f"[yellow]unchanged[/]: this drop is already the served night ({served})")
+        return
     with _progress() as bar:
         task = bar.add_task("reading", total=len(sources(drop_dir)))
 
@@ -219,7 +223,7 @@ def night(
             engine,
             extract,
             drop_dir=str(drop_dir.resolve()),
-            fingerprint=fingerprint(drop_dir),
+            fingerprint=drop_print,
             read_seconds=read_seconds,
         )
     out.print(counts_table(extract))

@@ -51,3 +51,20 @@ def test_read_of_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     result = run("read", str(tmp_path / "nope"))
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+
+
+def test_a_served_drop_is_recognised_before_it_is_read(sample: Path, tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from personkort.store import models as m
+    from personkort.store import open_engine
+
+    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    first = run("night", str(sample / "night1"), "--store", store)
+    assert first.returncode == 0, first.stderr
+    again = run("night", str(sample / "night1"), "--store", store)
+    assert again.returncode == 0, again.stderr
+    assert "unchanged" in again.stdout + again.stderr
+    assert "accepted" in first.stdout and "accepted" not in again.stdout  # nothing was read
+    with open_engine(store).connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(m.Night)) == 1
