@@ -61,7 +61,7 @@ class Reconciliation:
     reviews: list[ReviewItem] = field(default_factory=list)
     protection: dict[int, Protection] = field(default_factory=dict)  # cluster index → marker
     skjermet: set[int] = field(default_factory=set)
-    demoted_idents: list[str] = field(default_factory=list)  # record keys
+    demoted_idents: list[str] = field(default_factory=list)  # record keys (incremental: redone)
     floating: set[str] = field(default_factory=set)  # records no trusted number anchored
     keys: dict[str, tuple[int, ...]] = field(default_factory=dict)  # when asked: match keys
 
@@ -239,7 +239,6 @@ class _Reconciler:
         return result
 
     def floating_after_stage_1(self) -> set[str]:
-        """The records stage 1 leaves without a trusted number (they are the ones compared)."""
         self.deterministic()
         idents, find = self._idents_by_root(), self.uf.find
         return {prof.key for i, prof in enumerate(self.p) if find(i) not in idents}
@@ -397,6 +396,14 @@ class _Reconciler:
                 if other in result.skjermet:
                     result.skjermet.add(n)
         return result
+
+
+def floating_after_stage_1(
+    profiles: list[Profile], decisions: Sequence[Decision], config: MatchConfig
+) -> set[str]:
+    """The records stage 1 leaves without a trusted number (the ones stage 2 compares), for
+    fresh profiles sorted by key (stage 1 edits them)."""
+    return _Reconciler(profiles, list(decisions), config).floating_after_stage_1()
 
 
 def corroborated(evidence: dict[str, str]) -> bool:

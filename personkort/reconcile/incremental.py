@@ -34,11 +34,11 @@ from personkort.reconcile.engine import (
     MatchConfig,
     Reconciliation,
     ReviewItem,
-    _Reconciler,
+    floating_after_stage_1,
     reconcile,
 )
 from personkort.reconcile.keys import is_block, match_keys
-from personkort.reconcile.profile import build_profile, record_key
+from personkort.reconcile.profile import Profile, build_profile, record_key
 from personkort.records import IdentHistory, PersonRecord, Protection
 
 State = tuple[tuple[int, ...], bool]  # a record's match keys, and whether it floated
@@ -124,7 +124,7 @@ def reconcile_changes(
 
 
 class _Closure:
-    """The smallest set of records, grown from the seeds, closed under last night's and
+    """A set of records grown from the seeds until it is closed under last night's and
     tonight's relations."""
 
     def __init__(
@@ -148,7 +148,8 @@ class _Closure:
                 self.new_holders[k].append(r)
         self.holders: dict[int, list[tuple[str, bool]]] = {}
 
-    def _profile(self, r: str):
+    def _profile(self, r: str) -> Profile:
+        """A fresh profile each time: stage 1 edits the ones it is given."""
         return build_profile(self.persons[r], self.history.get(r))
 
     def _keys(self, r: str) -> set[int]:
@@ -211,7 +212,7 @@ class _Closure:
         """Stage 1 over whole number-related groups of records: who is left floating."""
         present = sorted(r for r in records if r in self.persons)
         profiles = [self._profile(r) for r in present]
-        return _Reconciler(profiles, list(self.decisions), self.config).floating_after_stage_1()
+        return floating_after_stage_1(profiles, self.decisions, self.config)
 
 
 def _merge(
