@@ -72,9 +72,9 @@ def main() -> None:
         results = {name: run_night(sim / name, store) for name in ("night1", "night2")}
     print(f"{args.persons:,} persons, embedded SQLite store")
     columns = ("wall", *SHOWN[:3], "peak_rss_mib", *SHOWN[3:])
-    print(f"{'night':<8}" + "".join(f"{c.removeprefix('seconds_'):>18}" for c in columns))
+    print(f"{'night':<8}" + "".join(f"{c.removeprefix('seconds_'):>20}" for c in columns))
     for name, counts in results.items():
-        print(f"{name:<8}" + "".join(f"{counts.get(c, '-'):>18}" for c in columns))
+        print(f"{name:<8}" + "".join(f"{counts.get(c, '-'):>20}" for c in columns))
 
 
 if __name__ == "__main__":
