@@ -16,6 +16,7 @@ from personkort.nightly import run_night
 from personkort.reconcile import pairwise_score, record_key
 from personkort.store import models as m
 from personkort.store import open_engine, queries
+from simulator import simulate
 from tests.conftest import read_csv
 
 
@@ -198,13 +199,16 @@ def _cards_by_records(engine: sa.Engine) -> dict[frozenset[str], tuple[object, .
     return {frozenset(records): attrs[card] for card, records in cards.items()}
 
 
+def _simulated(factory: pytest.TempPathFactory, seed: int, nights: int) -> Path:
+    sim = factory.mktemp("sim")
+    simulate(3_000, seed, nights, sim)
+    return sim
+
+
 def test_an_incremental_night_on_a_simulated_population(
     store_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from simulator import simulate
-
-    sim = tmp_path_factory.mktemp("sim")
-    simulate(3_000, 13, 3, sim)
+    sim = _simulated(tmp_path_factory, 13, 3)
     incremental = open_engine(store_url)
     assert _night(incremental, sim / "night1").counts["reconciled"] == "full"
     for name in ("night2", "night3"):
@@ -230,10 +234,7 @@ def test_an_incremental_night_on_a_simulated_population(
 def test_an_incremental_night_writes_what_a_full_night_writes(
     store_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from simulator import simulate
-
-    sim = tmp_path_factory.mktemp("sim")
-    simulate(3_000, 17, 2, sim)
+    sim = _simulated(tmp_path_factory, 17, 2)
     incremental = open_engine(store_url)
     full = open_engine(f"sqlite:///{tmp_path / 'full.sqlite'}")
     for engine in (incremental, full):

@@ -22,9 +22,7 @@ from personkort.fingerprint import RecordGroup, content_fingerprint, group_recor
 from personkort.reconcile.card_ids import CardChange, assign_card_ids
 from personkort.reconcile.engine import Reconciliation
 from personkort.reconcile.incremental import CardState, Incremental
-from personkort.records import (
-    Extract,
-)
+from personkort.records import Extract
 from personkort.store import models as m
 from personkort.store.crypto import KeyRing, context, key_ring
 
@@ -160,7 +158,9 @@ class Delta:
 
 
 def compare_with_served(conn: sa.Connection, extract: Extract) -> Delta:
-    """Fingerprint every source record tonight and compare with what the store holds."""
+    """Tonight's fingerprints (the readers', or made here for records they did not
+    fingerprint) against the served night's; only new and changed records are grouped for
+    writing."""
     current = dict(
         conn.execute(
             sa.select(m.SourceRecord.record_key, m.SourceRecord.content_hash).where(
