@@ -8,9 +8,11 @@ incremental night is tested in test_store_nights.py.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import random
 from collections import defaultdict
 from collections.abc import Collection
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,7 @@ from personkort.fingerprint import fingerprints
 from personkort.reconcile import Decision, Reconciliation, ReviewItem, reconcile, record_key
 from personkort.reconcile.incremental import CardState, State, reconcile_changes
 from personkort.records import Extract, PersonRecord, Protection
+from personkort.store.prior import MATCH_STATE_VERSION
 from simulator import simulate
 
 
@@ -166,3 +169,15 @@ def test_too_much_change_asks_for_a_full_run(nights: tuple[Extract, Extract]) ->
         max_share=len(changed) / len(after.persons) / 2,
     )
     assert answer is None
+
+
+def test_a_change_to_what_keys_mean_comes_with_a_new_match_state_version(sample: Path) -> None:
+    """An incremental night builds on the keys the served night stored, so they must mean the
+    same. If this digest changes, the keys or stage 1's floating records changed: bump
+    MATCH_STATE_VERSION in personkort/store/prior.py (the next night is then a full one) and
+    record the new digest here."""
+    extract = read_drop(sample / "night1")
+    result = reconcile(extract.persons, extract.ident_history, with_keys=True)
+    made = repr((sorted(result.keys.items()), sorted(result.floating)))
+    digest = hashlib.blake2b(made.encode(), digest_size=8).hexdigest()
+    assert (MATCH_STATE_VERSION, digest) == (1, "b953873a55bb9b03")
