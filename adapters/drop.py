@@ -79,7 +79,7 @@ def read_drop(
         if register not in registers:
             out.refusals.append(Refusal(register, str(drop), f"no {register} extract delivered"))
     infotrygd_files = sum(1 for s in found if s[0] == Register.INFOTRYGD)
-    aside: Future[Extract | Refusal] | None = None
+    aside: Future[Extract] | None = None
     with ExitStack() as stack:
         if (
             parallel
@@ -91,30 +91,29 @@ def read_drop(
             register, name, path = found.pop(0)
             if progress:
                 progress(name)
-            aside = pool.submit(_read_or_refuse, register, name, path, arena_url, infotrygd_files)
+            aside = pool.submit(read_or_refuse, register, name, path, arena_url, infotrygd_files)
         parts = []
         for register, name, path in found:
             if progress:
                 progress(name)
-            parts.append(_read_or_refuse(register, name, path, arena_url, infotrygd_files))
+            parts.append(read_or_refuse(register, name, path, arena_url, infotrygd_files))
         if aside is not None:
             with collector.paused():
                 parts.insert(0, aside.result())
     for part in parts:
-        if isinstance(part, Refusal):
-            out.refusals.append(part)
-        else:
-            out.extend(part)
+        out.extend(part)
     return out
 
 
-def _read_or_refuse(
+def read_or_refuse(
     register: Register, name: str, path: Path, arena_url: str | None, infotrygd_files: int
-) -> Extract | Refusal:
+) -> Extract:
+    """``read_source``, with a refused source recorded as the extract's refusal, not raised:
+    the rest of the drop is still read, and bad data is for the gates."""
     try:
         return read_source(register, name, path, arena_url, infotrygd_files)
     except RefusedSource as exc:
-        return Refusal(exc.register, exc.source, exc.reason)
+        return Extract(refusals=[Refusal(exc.register, exc.source, exc.reason)])
 
 
 def read_source(

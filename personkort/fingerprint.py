@@ -11,10 +11,7 @@ its source lines may fingerprint the lines instead (``raw_fingerprint``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, fields
-from functools import cache
-from operator import attrgetter
+from dataclasses import dataclass
 from typing import Any
 
 from personkort.reconcile.profile import record_key
@@ -25,6 +22,7 @@ from personkort.records import (
     MunicipalService,
     PersonRecord,
     StateBenefit,
+    field_values,
 )
 
 
@@ -65,20 +63,11 @@ def group_records(extract: Extract, only: set[str] | None = None) -> dict[str, R
     return groups
 
 
-_UNHASHED = {"location", "registered_at", "changed_at"}
-
-
-@cache
-def _content_getter(cls: type) -> Callable[[object], tuple[object, ...]]:
-    """The hashed fields of a record type, read in one call (this runs for every record of
-    every night, so ``dataclasses.fields`` once per type, not once per record)."""
-    names = [f.name for f in fields(cls) if f.name not in _UNHASHED]
-    getter = attrgetter(*names)
-    return lambda record: getter(record) if len(names) > 1 else (getter(record),)
+_UNHASHED = frozenset({"location", "registered_at", "changed_at"})
 
 
 def _content(record: object) -> tuple[object, ...]:
-    return _content_getter(type(record))(record)
+    return field_values(type(record), _UNHASHED)(record)
 
 
 def content_fingerprint(group: RecordGroup) -> str:

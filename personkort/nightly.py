@@ -128,8 +128,9 @@ def stage_night(
         return _stop(engine, night, counts, stopped)
     try:
         started = time.perf_counter()
+        config = config or MatchConfig()
         with collector.paused():
-            result, delta, incremental = _reconcile(engine, extract, config or MatchConfig())
+            result, delta, incremental = _reconcile(engine, extract, config, previous)
             reconciled = time.perf_counter()
             written = write_night(
                 engine, night, extract, result, delta=delta, incremental=incremental
@@ -137,7 +138,7 @@ def stage_night(
         counts.update(
             reconciled="incremental" if incremental else "full",
             records_reconciled=len(incremental.recomputed if incremental else result.keys),
-            match_state=prior.match_state_tag(config or MatchConfig()),
+            match_state=prior.match_state_tag(config),
             cards=written.cards,
             cards_new=written.cards_new,
             records_new=written.records_new,
@@ -166,14 +167,14 @@ def stage_night(
 
 
 def _reconcile(
-    engine: sa.Engine, extract: Extract, config: MatchConfig
+    engine: sa.Engine, extract: Extract, config: MatchConfig, served: dict[str, Any] | None
 ) -> tuple[Reconciliation, Delta, Incremental | None]:
-    """Tonight's reconciliation: incremental from the served night when the store holds its
-    match keys (made with this configuration), otherwise in full."""
+    """Tonight's reconciliation: incremental from the served night (``served``: its counts)
+    when the store holds its match keys made with this configuration, otherwise in full."""
     with engine.connect() as conn:
         rulings = decisions(conn)
         delta = compare_with_served(conn, extract)
-        if prior.usable(conn, config):
+        if prior.usable(served, config):
             incremental = reconcile_changes(
                 extract.persons,
                 extract.ident_history,

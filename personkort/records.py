@@ -8,6 +8,7 @@ reconciliation, the card and the steward's quarantine view never need to know a 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from enum import StrEnum
@@ -45,12 +46,17 @@ class _Compact:
     __slots__ = ()
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return type(self), _field_values(type(self))(self)
+        return type(self), field_values(type(self))(self)
 
 
 @cache
-def _field_values(cls: type) -> Any:
-    names = [f.name for f in fields(cls)]
+def field_values(
+    cls: type, skip: frozenset[str] = frozenset()
+) -> Callable[[object], tuple[Any, ...]]:
+    """A function reading a record type's field values (but ``skip``) into a tuple in one call:
+    pickling and fingerprinting do this for every record of every night, so the fields are
+    looked up once per type, not once per record."""
+    names = [f.name for f in fields(cls) if f.name not in skip]
     getter = attrgetter(*names)
     return getter if len(names) > 1 else lambda record: (getter(record),)
 

@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adapters.boundary import RefusedSource
-from adapters.drop import fingerprint, read_source, sources
+from adapters.drop import fingerprint, read_or_refuse, sources
 from personkort import collector
 from personkort.nightly import NightOutcome, publish_staged, stage_night
 from personkort.records import Extract, Refusal, Register
@@ -41,10 +40,7 @@ def extract(drop_dir: str, register: str, work_dir: str, name: str | None = None
     infotrygd_files = sum(1 for s in sources(drop) if s[0] is Register.INFOTRYGD)
     started = time.perf_counter()
     for reg, source_name, path in found:
-        try:
-            out.extend(read_source(reg, source_name, path, None, infotrygd_files))
-        except RefusedSource as exc:
-            out.refusals.append(Refusal(exc.register, exc.source, exc.reason))
+        out.extend(read_or_refuse(reg, source_name, path, None, infotrygd_files))
     target = Path(work_dir) / f"{register}-{name or 'all'}.pickle"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(pickle.dumps(out))

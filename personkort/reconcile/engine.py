@@ -218,11 +218,14 @@ class _Reconciler:
                 self.uf.union(i, matches.pop())
 
     # -- stage 2 and 3 -------------------------------------------------------------------------
-    def run(self) -> Reconciliation:
+    def _stage_1(self) -> tuple[dict[int, frozenset[str]], list[int]]:
+        """Stage 1, then each cluster's numbers and the records it leaves floating."""
         self.deterministic()
-        idents = self._idents_by_root()
-        find = self.uf.find
-        floating = [i for i in range(len(self.p)) if find(i) not in idents]
+        idents, find = self._idents_by_root(), self.uf.find
+        return idents, [i for i in range(len(self.p)) if find(i) not in idents]
+
+    def run(self) -> Reconciliation:
+        idents, floating = self._stage_1()
         blocks = self._blocks(floating)
         candidates = self._candidate_pairs(floating, blocks)
         scored: dict[tuple[int, int], tuple[float, dict[str, str]]] = {}
@@ -237,11 +240,6 @@ class _Reconciler:
         result = self._result(pending_review)
         result.floating = {self.p[i].key for i in floating}
         return result
-
-    def floating_after_stage_1(self) -> set[str]:
-        self.deterministic()
-        idents, find = self._idents_by_root(), self.uf.find
-        return {prof.key for i, prof in enumerate(self.p) if find(i) not in idents}
 
     def _idents_by_root(self) -> dict[int, frozenset[str]]:
         found: dict[int, set[str]] = defaultdict(set)
@@ -403,7 +401,8 @@ def floating_after_stage_1(
 ) -> set[str]:
     """The records stage 1 leaves without a trusted number (the ones stage 2 compares), for
     fresh profiles sorted by key (stage 1 edits them)."""
-    return _Reconciler(profiles, list(decisions), config).floating_after_stage_1()
+    reconciler = _Reconciler(profiles, list(decisions), config)
+    return {profiles[i].key for i in reconciler._stage_1()[1]}
 
 
 def corroborated(evidence: dict[str, str]) -> bool:

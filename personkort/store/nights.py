@@ -169,19 +169,16 @@ def compare_with_served(conn: sa.Connection, extract: Extract) -> Delta:
         ).all()
     )
     hashes = extract.fingerprints
+    groups = None
     if len(hashes) != len(extract.persons):  # the readers did not fingerprint every record
         known = hashes
         groups = group_records(extract)
         hashes = {key: known.get(key) or content_fingerprint(g) for key, g in groups.items()}
-    else:
-        groups = group_records(extract, only={k for k, h in hashes.items() if current.get(k) != h})
-    return Delta(
-        groups,
-        hashes,
-        changed=[k for k, h in hashes.items() if k in current and current[k] != h],
-        new=[k for k in hashes if k not in current],
-        removed=[k for k in current if k not in hashes],
-    )
+    changed = [k for k, h in hashes.items() if k in current and current[k] != h]
+    new = [k for k in hashes if k not in current]
+    if groups is None:
+        groups = group_records(extract, only={*changed, *new})
+    return Delta(groups, hashes, changed, new, removed=[k for k in current if k not in hashes])
 
 
 def write_night(

@@ -83,15 +83,9 @@ class StoredNight:
         ]
 
 
-def usable(conn: sa.Connection, config: MatchConfig) -> bool:
-    """Whether the served night left match keys an incremental night can build on."""
-    served = published_night(conn)
-    if served is None:
-        return False
-    counts: dict[str, Any] | None = conn.scalar(
-        sa.select(m.Night.counts).where(m.Night.id == served)
-    )
-    return bool(counts) and counts.get("match_state") == match_state_tag(config)
+def usable(served_counts: dict[str, Any] | None, config: MatchConfig) -> bool:
+    """Whether the served night (its counts) left match keys an incremental night can build on."""
+    return bool(served_counts) and served_counts.get("match_state") == match_state_tag(config)
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
