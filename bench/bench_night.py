@@ -1,6 +1,6 @@
 """A whole night, full then incremental: wall time per phase and peak memory.
 
-.venv/bin/python bench/bench_night.py --persons 1000000 [--sim FOLDER]
+.venv/bin/python bench/bench_night.py --persons 1000000 [--sim FOLDER] [--store URL]
 
 Simulates two nights (or reuses ``--sim`` if it already holds night1/ and night2/), then runs
 `personkort night` on each, in its own process, into a fresh embedded SQLite store: the first
@@ -62,15 +62,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--sim", type=Path, help="reuse (or write) the simulated drops here")
+    parser.add_argument(
+        "--store",
+        help="an empty store URL (e.g. a PostgreSQL schema); default: a fresh SQLite file",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sim = args.sim or Path(tmp) / "sim"
         if not (sim / "night2").is_dir():
             simulate(args.persons, 1, 2, sim)
-        store = f"sqlite:///{Path(tmp) / 'night.sqlite'}"
+        store = args.store or f"sqlite:///{Path(tmp) / 'night.sqlite'}"
         os.environ.setdefault("PERSONKORT_DATA_DIR", str(Path(tmp) / "data"))
         results = {name: run_night(sim / name, store) for name in ("night1", "night2")}
-    print(f"{args.persons:,} persons, embedded SQLite store")
+    where = "PostgreSQL store" if store.startswith("postgresql") else "embedded SQLite store"
+    print(f"{args.persons:,} persons, {where}")
     columns = ("wall", *SHOWN[:3], "peak_rss_mib", *SHOWN[3:])
     print(f"{'night':<8}" + "".join(f"{c.removeprefix('seconds_'):>20}" for c in columns))
     for name, counts in results.items():
