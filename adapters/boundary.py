@@ -10,6 +10,7 @@ every row read was either accepted or quarantined.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -58,7 +59,7 @@ class Boundary:
         """Quarantine a row that could not be parsed at all."""
         self.count.read += 1
         self.count.quarantined += 1
-        self.quarantine.append(Quarantined(self.register, location, reason, raw))
+        self.quarantine.append(Quarantined(self.register, location, safe_reason(reason), raw))
 
     def candidate(self, row: dict[str, Any], location: str, raw: str) -> None:
         """A parsed row, waiting for schema validation."""
@@ -88,14 +89,15 @@ class Boundary:
     def reject_counted(self, location: str, reason: str, raw: str) -> None:
         """Quarantine a row already counted as read."""
         self.count.quarantined += 1
-        self.quarantine.append(Quarantined(self.register, location, reason, raw))
+        self.quarantine.append(Quarantined(self.register, location, safe_reason(reason), raw))
 
     def pending(self) -> list[dict[str, Any]]:
         """The candidates not yet validated (for a second schema over nested parts)."""
         return self._rows
 
     def find(self, location: str, kind: str, detail: str) -> None:
-        self.findings.append(Finding(self.register, location, kind, detail))
+        """A finding; its detail is shown in clear like a reason, so it is scrubbed alike."""
+        self.findings.append(Finding(self.register, location, kind, safe_reason(detail)))
 
     def check_ident(self, location: str, value: str | None, what: str = "identity number") -> None:
         """Report an identity number that fails validation; the record is still read."""
@@ -132,6 +134,19 @@ class Boundary:
             )
         self.count.findings = len(self.findings)
         return self.count
+
+
+# Nine or more digits, whether or not spaces, dots or dashes split them: an identity number (or
+# most of one). Dates (eight digits) and amounts stay, for the steward.
+_NUMBER_LIKE = re.compile(r"(?<!\d)\d(?:[\s.\-\u00a0\u2010-\u2015]?\d){8,}(?!\d)")
+NUMBER_WITHHELD = "[number withheld]"
+
+
+def safe_reason(reason: str) -> str:
+    """A quarantine reason with identity-number-like digits withheld. Reasons stay in clear in
+    the store (stewards filter by them) and go to CSV exports, so whatever an adapter quoted
+    from the record must not carry a person's number; the raw line (sealed) still has it."""
+    return _NUMBER_LIKE.sub(NUMBER_WITHHELD, reason)
 
 
 def schema_failures(schema: type[pa.DataFrameModel], rows: list[dict[str, Any]]) -> dict[int, str]:
@@ -174,9 +189,32 @@ def _reasons(cases: pl.DataFrame) -> dict[int, str]:
             raise RuntimeError(f"schema failure with no row (an adapter bug): {case}")
         rule = case["check"]
         value = case["failure_case"]
-        text = f"{case['column']}: {value!r} fails {rule}" if value is not None else rule
+        text = (
+            f"{case['column']}: {_shown(value, rule)} fails {rule}" if value is not None else rule
+        )
         reasons.setdefault(int(index), []).append(text)
     return {i: "; ".join(r) for i, r in reasons.items()}
+
+
+_QUOTABLE = (
+    "isin",
+    "greater_than",
+    "less_than",
+    "in_range",
+    "equal_to",
+    "not_equal_to",
+    "field_uniqueness",
+)
+
+
+def _shown(value: object, rule: str) -> str:
+    """A failing value as a reason quotes it. Codes (``isin``), numbers out of range and
+    duplicate keys as they are (``safe_reason`` still withholds number-like digits); text that
+    failed a shape rule (an identity number, a name, a postnr) only by its length, since the
+    value may be a person's number or name."""
+    if str(rule).startswith(_QUOTABLE):
+        return repr(value)
+    return f"a value of {len(str(value))} characters"
 
 
 # ---- value parsers shared by the adapters: each raises BadValue with a quarantine reason ----

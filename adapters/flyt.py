@@ -103,7 +103,7 @@ def _text(obj: dict[str, Any], key: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadValue(f"{key} is not text: {value!r}")
+        raise BadValue(f"{key} is not text ({type(value).__name__})")  # never the value
     return blank_to_none(value)
 
 

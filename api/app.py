@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -16,12 +16,28 @@ from fastapi.responses import JSONResponse
 
 from api import routes_audit, routes_consents, routes_lookup, routes_steward
 from api.auth import TokenVerifier
-from api.problems import PROBLEM_JSON, Problem, ProblemError, handle_problem, problem_response
-from api.services import PolicyHolder, Services
+from api.middleware import install_middleware
+from api.problems import (
+    PROBLEM_JSON,
+    Problem,
+    ProblemError,
+    handle_problem,
+    handle_service_error,
+    problem_response,
+)
+from api.services import Services
 from api.settings import Settings
 from personkort.audit import AuditLog
-from personkort.store import open_engine
-from personkort.store.crypto import KeyRingError
+from personkort.services import ServiceError
+from personkort.services.audit_queries import AuditQueryService
+from personkort.services.consents import ConsentService
+from personkort.services.lookup import LookupService
+from personkort.services.policies import PolicyHolder
+from personkort.services.ratelimit import LookupLimiter
+from personkort.services.stewardship import StewardService
+from personkort.store import Engine, StoreError, open_engine
+from personkort.store.crypto import KeyRingError, key_ring
+from personkort.store.queries import successors
 from personkort.store.served import ServedCards
 
 log = logging.getLogger("personkort.api")
@@ -30,13 +46,11 @@ GC_THRESHOLDS = (50_000, 50, 1_000)
 
 def create_app(settings: Settings | None = None, *, audit: AuditLog | None = None) -> FastAPI:
     settings = settings or Settings()
+    key_ring()  # a missing or malformed store key stops the start, not every later lookup
     engine = open_engine(settings.store_url)
     audit = audit or AuditLog.from_settings(engine, data_dir=settings.data_dir)
-    policies = PolicyHolder(
-        settings.policy_dir, on_activate=lambda p: routes_audit.activate(engine, audit, p)
-    )
-    cards = ServedCards(engine, size=settings.card_cache_size)
-    services = Services(settings, engine, TokenVerifier(settings), policies, audit, cards)
+    services = build_services(settings, engine, audit)
+    policies = services.policies
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +61,7 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
         gc.freeze()  # what startup made (modules, policy) is never garbage: skip it for good
         policies.reload()
         yield
+        audit.close()
         engine.dispose()
 
     app = FastAPI(
@@ -58,10 +73,12 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
+    install_middleware(app, settings)
     app.state.services = services
     app.add_exception_handler(ProblemError, handle_problem)
+    app.add_exception_handler(ServiceError, handle_service_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_exception_handler(sa.exc.SQLAlchemyError, _store_unavailable)
+    app.add_exception_handler(StoreError, _store_unavailable)
     app.add_exception_handler(InvalidTag, _store_unavailable)  # a key missing from the ring
     app.add_exception_handler(KeyRingError, _store_unavailable)
     for module in (routes_lookup, routes_consents, routes_steward, routes_audit):
@@ -98,6 +115,28 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def build_services(settings: Settings, engine: Engine, audit: AuditLog) -> Services:
+    """Every application service, wired once: the one place that knows them all."""
+    clock = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
+    policies = PolicyHolder(settings.policy_dir, engine, audit, clock)
+    cards = ServedCards(engine, size=settings.card_cache_size)
+    limiter = LookupLimiter(settings.lookups_per_minute)
+    return Services(
+        settings=settings,
+        engine=engine,
+        tokens=TokenVerifier(settings),
+        policies=policies,
+        audit=audit,
+        cards=cards,
+        lookup=LookupService(
+            cards, policies, audit, limiter, clock, lambda card_id: successors(engine, card_id)
+        ),
+        consents=ConsentService(engine, cards, policies, audit, clock),
+        stewardship=StewardService(engine, audit, clock),
+        auditing=AuditQueryService(engine, audit),
+    )
 
 
 async def _store_unavailable(_request: object, exc: Exception) -> JSONResponse:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from api.problems import ProblemError
 from api.services import Services
 from personkort.policy.engine import Caseworker
-from personkort.policy.model import Policy
 
 
 def services(request: Request) -> Services:
@@ -16,18 +14,3 @@ def services(request: Request) -> Services:
 
 def caseworker(request: Request) -> Caseworker:
     return services(request).tokens.caseworker(request)
-
-
-def require_role(worker: Caseworker, role: str) -> None:
-    if role not in worker.roles:
-        raise ProblemError(403, "mangler_rolle", "Forbidden", f"This needs the role {role}.")
-
-
-def policy(svc: Services) -> Policy:
-    """The running policy; no policy means no decision can be made: fail closed."""
-    current = svc.policies.policy or svc.policies.reload()
-    if current is None:
-        raise ProblemError(
-            503, "policy_utilgjengelig", "Service Unavailable", "No valid policy is loaded."
-        )
-    return current

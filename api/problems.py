@@ -8,6 +8,8 @@ from fastapi import Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from personkort.services import Denied, Invalid, NotFound, RateLimited, ServiceError, Unavailable
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -54,6 +56,33 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 async def handle_problem(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
     return problem_response(exc.problem, exc.headers)
+
+
+# How each kind of refusal of an application service reads over HTTP.
+_STATUS: dict[type[ServiceError], tuple[int, str]] = {
+    Denied: (403, "Forbidden"),
+    NotFound: (404, "Not Found"),
+    Invalid: (422, "Unprocessable"),
+    RateLimited: (429, "Too Many Requests"),
+    Unavailable: (503, "Service Unavailable"),
+}
+
+
+async def handle_service_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    status, title = next(
+        (v for kind, v in _STATUS.items() if isinstance(exc, kind)), (500, "Internal Error")
+    )
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    problem = Problem(
+        type=f"https://personkort.nav.no/problems/{exc.code}",
+        title=title,
+        status=status,
+        detail=exc.message,
+        code=exc.code,
+        trace_id=exc.trace_id,
+    )
+    return problem_response(problem, headers)
 
 
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]  # a database id in a path

@@ -4,42 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 
-from api.audit_events import record_event
-from api.deps import caseworker, require_role, services
-from api.problems import Id, ProblemError, responses
+from api.deps import caseworker, services
+from api.problems import Id, responses
 from api.schemas import DecisionIn, NightOut, QuarantineOut, ReviewOut
-from personkort.store import models as m
-from personkort.store import queries
 
 router = APIRouter(prefix="/steward", tags=["stewards"])
 
 
-def _steward(request: Request) -> Any:
-    worker = caseworker(request)
-    require_role(worker, "forvalter")
-    return worker
-
-
 @router.get("/nights", response_model=list[NightOut], responses=responses(401, 403, 503))
 def nights(request: Request) -> list[NightOut]:
-    _steward(request)
-    svc = services(request)
-    served = queries.served_night(svc.engine)
-    return [NightOut(**n, served=n["id"] == served) for n in queries.nights(svc.engine)][::-1]
+    return [NightOut(**n) for n in services(request).stewardship.nights(caseworker(request))]
 
 
 @router.get("/nights/{night_id}", response_model=NightOut, responses=responses(401, 403, 404, 503))
 def night(night_id: Id, request: Request) -> NightOut:
-    _steward(request)
-    svc = services(request)
-    served = queries.served_night(svc.engine)
-    for n in queries.nights(svc.engine):
-        if n["id"] == night_id:
-            return NightOut(**n, served=night_id == served)
-    raise ProblemError(404, "ukjent_natt", "Not Found", "No such night.")
+    return NightOut(**services(request).stewardship.night(caseworker(request), night_id))
 
 
 @router.get(
@@ -53,25 +34,18 @@ def quarantine(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[QuarantineOut]:
-    _steward(request)
-    rows = list(queries.quarantine(services(request).engine, night_id))
-    limit = max(0, min(limit, 10_000))
+    rows = services(request).stewardship.quarantine(
+        caseworker(request), night_id, limit=limit, offset=offset
+    )
     return [
-        QuarantineOut(register_name=r, location=loc, reason=why)
-        for r, loc, why in rows[offset : offset + limit]
+        QuarantineOut(register_name=q.register, location=q.location, reason=q.reason, raw=q.raw)
+        for q in rows
     ]
 
 
 @router.get("/reviews", response_model=list[ReviewOut], responses=responses(401, 403, 503))
 def reviews(request: Request) -> list[ReviewOut]:
     """The served night's uncertain pairs, with the evidence side by side."""
-    _steward(request)
-    svc = services(request)
-    night_id = queries.served_night(svc.engine)
-    with svc.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(m.ReviewRow).where(m.ReviewRow.night_id == night_id).order_by(m.ReviewRow.id)
-        ).all()
     return [
         ReviewOut(
             record_key=r.record_key,
@@ -79,22 +53,15 @@ def reviews(request: Request) -> list[ReviewOut]:
             score=r.score,
             evidence=r.evidence,
         )
-        for r in rows
+        for r in services(request).stewardship.reviews(caseworker(request))
     ]
 
 
 @router.post("/decisions", status_code=201, responses=responses(401, 403, 422, 503))
 def decide(body: DecisionIn, request: Request) -> dict[str, Any]:
     """A steward's ruling: binds every later night, and is an audit event."""
-    worker = _steward(request)
-    svc = services(request)
-    if body.record_a == body.record_b:
-        raise ProblemError(
-            422, "samme_post", "Unprocessable", "A record cannot be ruled on against itself."
-        )
-    record_event(svc, "steward_decision", worker, ident=None, details=body.model_dump())
-    queries.add_decision(
-        svc.engine, body.record_a, body.record_b, body.same, worker.sub, body.reason
+    services(request).stewardship.decide(
+        caseworker(request), body.record_a, body.record_b, body.same, body.reason
     )
     return {
         "record_a": body.record_a,

@@ -7,31 +7,158 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from personkort.purpose import MAX_LENGTH
+
+# One limit for a purpose on every path; what counts as a purpose is personkort.purpose's rule.
+Purpose = Field(
+    default=None,
+    max_length=MAX_LENGTH,
+    description="Purpose of the lookup: required to open kode 6 and skjermet cards",
+)
+
 
 class LookupRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ident: str = Field(
         min_length=1, max_length=40, description="Fødselsnummer or D-nummer, as typed"
     )
-    purpose: str | None = Field(default=None, max_length=500, description="Purpose of the lookup")
+    purpose: str | None = Purpose
 
 
-class CardResponse(BaseModel):
-    """The card as this caseworker may see it. A withheld value is an object
-    ``{"withheld": true, "reason", "rule", "consent"}``; an empty value is null or []."""
+class CardOpen(BaseModel):
+    """Opening a card by its id with a stated purpose (never in the URL)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
+    purpose: str | None = Purpose
+
+
+class PurposeOnly(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    purpose: str | None = Purpose
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class WithheldValue(_Shape):
+    """A value this caseworker may not see: why, under which rule, and the consent scope that
+    would open it (null: no consent does)."""
+
+    withheld: Literal[True]
+    reason: str
+    rule: str
+    consent: str | None
+
+
+class SourceRef(_Shape):
+    register_name: str = Field(alias="register")
+    location: str
+    night: int
+
+
+class SourcedValue(_Shape):
+    """One register's value for a field, with where it came from."""
+
+    value: str | int | None
+    source: SourceRef
+
+
+class Identity(_Shape):
+    idents: list[SourcedValue]
+    earlier_idents: list[SourcedValue]
+    names: list[SourcedValue]
+    birth_date: list[SourcedValue]
+    death_date: list[SourcedValue]
+
+
+Values = list[SourcedValue] | WithheldValue
+
+
+class Contact(_Shape):
+    address: Values
+    postnr: Values
+    poststed: Values
+    kommunenr: Values
+    phone: Values
+
+
+class FollowUpValue(_Shape):
+    field: str
+    value: str | int | None
+    source: SourceRef
+
+
+class Measure(_Shape):
+    code: str
+    status: str
+    from_: str | None = Field(alias="from")
+    to: str | None
+    organiser: str | None
+    source: SourceRef
+
+
+class FollowUp(_Shape):
+    office_and_veileder: list[FollowUpValue]
+    measures: list[Measure]
+
+
+class StateBenefit(_Shape):
+    register_name: str = Field(alias="register")
+    code: str | WithheldValue
+    status: str | WithheldValue | None
+    from_: str | WithheldValue = Field(alias="from")
+    to: str | WithheldValue | None
+    source: SourceRef
+    daily_rate: str | WithheldValue | None
+    monthly_amount: str | WithheldValue | None
+    grade: int | WithheldValue | None
+    diagnosis: str | WithheldValue | None
+    justification: str | WithheldValue | None
+
+
+class MunicipalService(_Shape):
+    register_name: str = Field(alias="register")
+    owner_kommune: str
+    service: str
+    from_: str = Field(alias="from")
+    to: str | None
+    monthly_amount: str | None
+    free_text: str | WithheldValue | None
+    source: SourceRef
+
+
+class WithheldField(_Shape):
+    field: str
+    rule: str
+    reason: str
+    consent: str | None
+
+
+class CardConsent(_Shape):
+    id: int
+    scope: str
+    valid_from: dt.date
+    valid_to: dt.date
+    in_force: bool
+    form_reference: str
+
+
+class CardResponse(_Shape):
+    """The card as this caseworker may see it. A withheld value is a WithheldValue; an empty
+    value is null or []; what this caseworker may not know exists is absent altogether."""
+
     card_id: str
     night: int
     pending_review: bool
-    identity: dict[str, Any]
-    contact: dict[str, Any]
-    follow_up: dict[str, Any]
-    state_benefits: list[dict[str, Any]]
-    municipal_services: list[dict[str, Any]]
+    identity: Identity
+    contact: Contact
+    follow_up: FollowUp
+    state_benefits: list[StateBenefit]
+    municipal_services: list[MunicipalService | WithheldValue]
     conflicts: list[str]
-    withheld: list[dict[str, Any]]
-    consents: list[dict[str, Any]]
+    withheld: list[WithheldField]
+    consents: list[CardConsent]
     policy_version: str
     trace_id: str
 
@@ -43,11 +170,13 @@ class ConsentIn(BaseModel):
     valid_from: dt.date
     valid_to: dt.date
     form_reference: str = Field(min_length=1, max_length=200)
+    purpose: str | None = Purpose
 
 
 class ConsentSearch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ident: str = Field(min_length=1, max_length=40)
+    purpose: str | None = Purpose
 
 
 class ConsentOut(BaseModel):
@@ -85,9 +214,12 @@ class NightOut(BaseModel):
 
 
 class QuarantineOut(BaseModel):
+    """A quarantined record; ``raw`` is the line as the register sent it (stewards only)."""
+
     register_name: str = Field(serialization_alias="register")
     location: str
     reason: str
+    raw: str | None = None
 
 
 class ReviewOut(BaseModel):

@@ -8,14 +8,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PERSONKORT_", extra="ignore")
 
+    # Development mode: keys that are not configured are made once under data_dir/dev-keys and
+    # shared by every process, with a warning at every start. Off: a missing key stops the start.
+    dev_mode: bool = False
     store_url: str | None = None  # default: the embedded SQLite file
     policy_dir: str | None = None  # default: policies/default
     data_dir: str = "data"  # development keys live under it
     # Bearer tokens: HS256 with a shared secret, or asymmetric keys from a JWKS document.
     jwt_issuer: str = "personkort-dev"
     jwt_audience: str = "personkort"
-    jwt_secret: str | None = None  # HS256 secret; unset: a development secret under data_dir
+    jwt_secret: str | None = None  # HS256 secret, at least 32 bytes; unset: JWKS or dev mode
     jwt_jwks_file: str | None = None  # a JWKS document (RS256 / ES256 / EdDSA public keys)
     jwt_leeway_seconds: int = 30
+    # A token's lifetime (exp - iat, and exp - now) may not exceed this: a stolen token ages out.
+    token_max_lifetime_seconds: int = 43_200
+    # Requests: the largest body and the largest total of header bytes accepted (413 / 431).
+    max_body_bytes: int = 65_536
+    max_header_bytes: int = 16_384
+    # Card lookups one caseworker may make per minute (429 beyond): mass reading is audited.
+    lookups_per_minute: int = 120
+    # A signed audit checkpoint at least this often while events arrive (and at shutdown).
+    audit_checkpoint_seconds: int = 60
     # Cards of the served night kept in each API process (0: none). See personkort/store/served.py.
     card_cache_size: int = 20_000

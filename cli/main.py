@@ -158,7 +158,9 @@ def demo(
     """Simulate two nights of registers, run both nights into the embedded store, serve the API.
 
     Registers are simulated once per (persons, seed) and kept under ``--out``; the store is
-    ``--out``/personkort.sqlite unless PERSONKORT_STORE_URL says otherwise."""
+    ``--out``/personkort.sqlite unless PERSONKORT_STORE_URL says otherwise. The demo runs in
+    development mode (development keys, with a warning) unless PERSONKORT_DEV_MODE says no."""
+    os.environ.setdefault("PERSONKORT_DEV_MODE", "1")
     registers = out_dir / f"registers-{persons}-{seed}"
     if not (registers / "night2" / "truth" / "links.csv").exists():
         simulate(persons=persons, seed=seed, nights=2, out_dir=registers)
@@ -200,10 +202,12 @@ def night(
     from adapters.drop import fingerprint
     from personkort.nightly import already_served, run_night
     from personkort.store import open_engine
+    from personkort.store.crypto import key_ring
 
     if not drop_dir.is_dir():
         console.print(f"[red]error:[/] drop folder {drop_dir} does not exist")
         raise typer.Exit(2)
+    key_ring()  # the store keys, before any work: outside development mode never made up
     engine = open_engine(store)
     drop_print = fingerprint(drop_dir)
     if (served := already_served(engine, drop_print)) is not None:  # before reading anything
@@ -260,14 +264,32 @@ def quarantine_export(
     night_id: Annotated[
         int | None, typer.Option("--night", help="Night id (default: served).")
     ] = None,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw", help="Add the raw lines, decrypted: personal data in clear (stewards only)."
+        ),
+    ] = False,
 ) -> None:
     """Export the served (or a given) night's quarantine as register,location,reason."""
-    from personkort.store import open_engine, queries
+    from personkort.store import open_engine
+    from personkort.store.quarantine import iter_quarantine
 
+    header = ["register", "location", "reason"]
+    if raw:
+        header.append("raw")
+        console.print(
+            f"[yellow]warning:[/] {out_file} holds the quarantined raw lines in clear "
+            "(identity numbers, diagnoses, free text, addresses): keep it to yourself and "
+            "delete it when done"
+        )
+        out_file.touch(mode=0o600)
+        out_file.chmod(0o600)
+    items = iter_quarantine(open_engine(store), night_id, with_raw=raw)
     rows = _write_csv(
         out_file,
-        ["register", "location", "reason"],
-        queries.quarantine(open_engine(store), night_id),
+        header,
+        ((i.register, i.location, i.reason, *((i.raw,) if raw else ())) for i in items),
     )
     console.print(f"{rows} quarantined records written to {out_file}")
 
@@ -290,11 +312,14 @@ def token(
     office: Annotated[str, typer.Option(help="The NAV office, e.g. nav-oslo.")],
     roles: Annotated[str, typer.Option(help="Comma-separated: veileder,kode6,kode7,...")],
     pid: Annotated[str | None, typer.Option(help="The caseworker's own identity number.")] = None,
-    hours: Annotated[int, typer.Option(min=1, max=24, help="Lifetime in hours.")] = 8,
+    hours: Annotated[
+        int, typer.Option(min=1, max=24, help="Lifetime in hours (at most the API's maximum).")
+    ] = 8,
 ) -> None:
     """Mint a development bearer token (HS256, the configured key) and print it alone."""
     from api.auth import mint
     from api.settings import Settings
+    from personkort.ident import IdentError, parse
 
     claims: dict[str, object] = {
         "sub": sub,
@@ -303,8 +328,16 @@ def token(
         "roles": [r.strip() for r in roles.split(",") if r.strip()],
     }
     if pid:
-        claims["pid"] = pid
-    print(mint(Settings(), claims, hours * 3600))
+        try:
+            claims["pid"] = parse(pid).value
+        except IdentError:
+            console.print("[red]error:[/] --pid is not a valid identity number")
+            raise typer.Exit(2) from None
+    try:
+        print(mint(Settings(), claims, hours * 3600))
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -314,11 +347,17 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Serve the API and the caseworkers' page (uvicorn)."""
+    """Serve the API and the caseworkers' page (uvicorn). Outside development mode it refuses
+    to start without configured keys (before any worker starts)."""
     import uvicorn
+
+    from api.middleware import check_keys
+    from api.settings import Settings
+    from personkort.store.crypto import key_ring
 
     if store:
         os.environ["PERSONKORT_STORE_URL"] = store
+    check_keys(Settings(), key_ring)  # development keys are made here, before the workers start
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -340,7 +379,7 @@ def audit_verify(store: StoreOption = None) -> None:
     from personkort.audit import audit_keys, verify
     from personkort.store import open_engine
 
-    result = verify(open_engine(store), audit_keys().public)
+    result = verify(open_engine(store), audit_keys())
     if result.ok:
         out.print(f"ok: {result.events} events, {result.checkpoints} checkpoints verified")
         return
@@ -359,8 +398,15 @@ def audit_checkpoint(store: StoreOption = None) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="personkort")
+    """Console-script entry point. A missing key (outside development mode) is a clear message
+    and exit code 2, not a traceback."""
+    from personkort.devkeys import MissingKeyError
+
+    try:
+        app(prog_name="personkort")
+    except MissingKeyError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

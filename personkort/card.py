@@ -74,6 +74,10 @@ class ServiceLine:
     source: Source
 
 
+# Registers whose identity numbers are verified: a state register checked the person behind them.
+# A number held only through a hand-typed municipal record may be a relative's or a stranger's.
+VERIFYING_REGISTERS = frozenset({"arena", "infotrygd"})
+
 # Fields whose values are compared across registers for conflicts, and how to compare them.
 CONFLICT_FIELDS = ("birth_date", "death_date", "address", "postnr", "kommunenr")
 
@@ -107,6 +111,16 @@ class Card:
     @property
     def all_idents(self) -> set[str]:
         return {str(s.value) for s in (*self.idents, *self.earlier_idents)}
+
+    @property
+    def verified_idents(self) -> set[str]:
+        """The numbers a state register holds for this person: the only ones a consent (or
+        anything else that must belong to the person) may rest on."""
+        return {
+            str(s.value)
+            for s in (*self.idents, *self.earlier_idents)
+            if s.source.register in VERIFYING_REGISTERS
+        }
 
 
 def comparable(name: str, value: object) -> object:

@@ -13,6 +13,7 @@ from personkort import collector
 from personkort.nightly import NightOutcome, publish_staged, stage_night
 from personkort.records import Extract, Refusal, Register
 from personkort.store import open_engine
+from personkort.store.crypto import key_ring, open_bytes, seal_bytes
 from personkort.store.queries import nights
 
 REGISTERS = ("arena", "infotrygd")
@@ -43,7 +44,7 @@ def extract(drop_dir: str, register: str, work_dir: str, name: str | None = None
         out.extend(read_or_refuse(reg, source_name, path, None, infotrygd_files))
     target = Path(work_dir) / f"{register}-{name or 'all'}.pickle"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(pickle.dumps(out))
+    _write_sealed(target, pickle.dumps(out))
     return {
         "source": name or register,
         "read": sum(c.read for c in out.counts),
@@ -59,7 +60,7 @@ def stage(store_url: str | None, drop_dir: str, work_dir: str) -> dict[str, Any]
     parts = sorted(Path(work_dir).glob("*.pickle"))
     with collector.paused():
         for part in parts:
-            extract_all.extend(pickle.loads(part.read_bytes()))
+            extract_all.extend(pickle.loads(_read_sealed(part)))
     if not any(p.name.startswith("kommune-") for p in parts):
         extract_all.refusals.append(
             Refusal(Register.KOMMUNE, drop_dir, "no kommune extract delivered")
@@ -71,6 +72,25 @@ def stage(store_url: str | None, drop_dir: str, work_dir: str) -> dict[str, Any]
         fingerprint=fingerprint(Path(drop_dir)),
     )
     return _summary(outcome)
+
+
+def _write_sealed(path: Path, data: bytes) -> None:
+    """An extract between tasks holds whole records and quarantined raw lines: sealed with the
+    store's key ring (bound to the file's name), written owner-only, renamed into place."""
+    partial = path.with_name(path.name + ".partial")
+    partial.touch(mode=0o600)
+    partial.chmod(0o600)
+    partial.write_bytes(seal_bytes(key_ring(), data, _work_context(path)))
+    partial.replace(path)
+
+
+def _read_sealed(path: Path) -> bytes:
+    """Fails closed: an extract that is not sealed, was changed or renamed is never unpickled."""
+    return open_bytes(key_ring(), path.read_bytes(), _work_context(path))
+
+
+def _work_context(path: Path) -> str:
+    return f"work.extract:{path.name}"
 
 
 def publish(store_url: str | None, staged: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+# The suite runs in development mode: keys that are not configured are development keys.
+os.environ.setdefault("PERSONKORT_DEV_MODE", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PERSONKORT_SHARED", ROOT.parent / "shared"))
 SAMPLE = SHARED / "registers" / "sample"

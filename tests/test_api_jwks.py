@@ -51,6 +51,12 @@ def test_tokens_from_a_jwks_document(store_url: str, tmp_path: Path, sample: Pat
     )
     unknown_kid = jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": "k2"})
     hs256 = jwt.encode(claims, "x" * 48, algorithm="HS256", headers={"kid": "k1"})
+    too_long = jwt.encode(  # no iat: exp itself may be at most the maximum lifetime ahead
+        {**claims, "exp": int(time.time()) + settings.token_max_lifetime_seconds + 3600},
+        key,
+        algorithm="EdDSA",
+        headers={"kid": "k1"},
+    )
     with serve(create_app(settings)) as url:
 
         def status(token: str) -> int:
@@ -65,3 +71,4 @@ def test_tokens_from_a_jwks_document(store_url: str, tmp_path: Path, sample: Pat
         assert status(stranger) == 401
         assert status(unknown_kid) == 401
         assert status(hs256) == 401
+        assert status(too_long) == 401

@@ -1,36 +1,84 @@
-"""The domain core imports nothing from the edges (adapters, api, dags, cli, simulator)."""
+"""The layers (docs/architecture.md): the domain core imports no store, no application service
+and no edge; the API holds no SQL; the application services import no edge."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EDGES = {"adapters", "api", "dags", "cli", "simulator", "pipeline"}
+# Infrastructure and use cases inside the personkort package; everything else there is domain.
+NOT_DOMAIN = ("store", "services", "audit")
+NOT_DOMAIN_FILES = {"nightly.py"}  # the night's use case
+PERSISTENCE = {"sqlalchemy", "alembic", "psycopg", "sqlite3"}
+WIRING = {"app.py", "services.py"}  # the app factory and the container it fills
+SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b\s+[\w*(]", re.IGNORECASE)
 
 
-def imported_roots(path: Path) -> set[str]:
+def imports(path: Path) -> set[str]:
+    """Every module name imported, in full (``personkort.store.cards``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    roots: set[str] = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            roots |= {alias.name.split(".")[0] for alias in node.names}
+            names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    return roots
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
 
 
-def test_domain_core_does_not_import_the_edges() -> None:
-    modules = sorted((ROOT / "personkort").rglob("*.py"))
-    assert modules
-    offenders = {
-        str(m.relative_to(ROOT)): sorted(imported_roots(m) & EDGES)
-        for m in modules
-        if imported_roots(m) & EDGES
-    }
+def roots(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imports(path)}
+
+
+def domain_modules() -> list[Path]:
+    out = []
+    for path in sorted((ROOT / "personkort").rglob("*.py")):
+        parts = path.relative_to(ROOT / "personkort").parts
+        if parts[0] in NOT_DOMAIN or (path.name in NOT_DOMAIN_FILES and len(parts) == 1):
+            continue
+        out.append(path)
+    return out
+
+
+def test_the_domain_core_imports_no_store_no_service_and_no_edge() -> None:
+    modules = domain_modules()
+    assert {p.name for p in modules} >= {"card.py", "engine.py", "consents.py", "purpose.py"}
+    offenders = {}
+    for module in modules:
+        bad = sorted(
+            name
+            for name in imports(module)
+            if name.split(".")[0] in EDGES | PERSISTENCE
+            or name.startswith(("personkort.store", "personkort.services", "personkort.audit"))
+        )
+        if bad:
+            offenders[str(module.relative_to(ROOT))] = bad
     assert offenders == {}
+
+
+def test_the_api_holds_no_sql_and_only_the_app_factory_knows_the_store() -> None:
+    offenders = {}
+    for module in sorted((ROOT / "api").rglob("*.py")):
+        text = module.read_text(encoding="utf-8")
+        bad = sorted(roots(module) & PERSISTENCE)
+        if SQL.search(text):
+            bad.append("SQL text")
+        if module.name not in WIRING:
+            bad += sorted(n for n in imports(module) if n.startswith("personkort.store"))
+        if bad:
+            offenders[module.name] = bad
+    assert offenders == {}
+
+
+def test_application_services_import_no_edge() -> None:
+    for module in (ROOT / "personkort" / "services").rglob("*.py"):
+        assert not roots(module) & EDGES, module
 
 
 def test_adapters_do_not_import_the_api_or_dags() -> None:
     for module in (ROOT / "adapters").rglob("*.py"):
-        assert not imported_roots(module) & {"api", "dags", "cli", "simulator"}, module
+        assert not roots(module) & {"api", "dags", "cli", "simulator"}, module

@@ -22,7 +22,8 @@ from personkort.audit import (
     verify_inclusion,
 )
 from personkort.audit.export import cef_line, cef_value, to_cef
-from personkort.audit.models import AuditCheckpointRow, AuditEventRow
+from personkort.audit.log import AuditRefused, begin_write, canonical
+from personkort.audit.models import AuditCheckpointRow, AuditEventIdentRow, AuditEventRow
 from personkort.store import open_engine
 
 IDENT = "15928011418"
@@ -58,7 +59,7 @@ def _fill(audit: AuditLog, n: int) -> None:
 
 def test_untouched_log_verifies(audit: AuditLog) -> None:
     _fill(audit, 10)
-    result = verify(audit.engine, audit.keys.public)
+    result = verify(audit.engine, audit.keys)
     assert result.ok and result.events == 10 and result.checkpoints == 2
 
 
@@ -73,7 +74,7 @@ def test_a_changed_event_fails_at_that_event(audit: AuditLog) -> None:
         body = conn.scalar(sa.select(AuditEventRow.body).where(AuditEventRow.seq == 6))
     forged = body.replace('"deny"', '"permit"') if '"deny"' in body else body.replace("Z0", "Z9")
     _tamper(audit, sa.update(AuditEventRow).where(AuditEventRow.seq == 6).values(body=forged))
-    result = verify(audit.engine, audit.keys.public)
+    result = verify(audit.engine, audit.keys)
     assert not result.ok and result.first_bad_seq == 6
     assert "hash" in (result.problem or "")
 
@@ -81,21 +82,21 @@ def test_a_changed_event_fails_at_that_event(audit: AuditLog) -> None:
 def test_a_changed_index_column_fails_at_that_event(audit: AuditLog) -> None:
     _fill(audit, 10)
     _tamper(audit, sa.update(AuditEventRow).where(AuditEventRow.seq == 3).values(decision="permit"))
-    result = verify(audit.engine, audit.keys.public)
+    result = verify(audit.engine, audit.keys)
     assert not result.ok and result.first_bad_seq == 3
 
 
 def test_a_deleted_event_fails_at_that_event(audit: AuditLog) -> None:
     _fill(audit, 10)
     _tamper(audit, sa.delete(AuditEventRow).where(AuditEventRow.seq == 5))
-    result = verify(audit.engine, audit.keys.public)
+    result = verify(audit.engine, audit.keys)
     assert not result.ok and result.first_bad_seq == 5 and "missing" in (result.problem or "")
 
 
 def test_deleting_the_newest_events_is_caught_by_the_checkpoint(audit: AuditLog) -> None:
     _fill(audit, 8)
     _tamper(audit, sa.delete(AuditEventRow).where(AuditEventRow.seq >= 7))
-    result = verify(audit.engine, audit.keys.public)
+    result = verify(audit.engine, audit.keys)
     assert not result.ok and result.first_bad_seq == 7
 
 
@@ -105,7 +106,7 @@ def test_reordered_events_fail_at_the_first_moved(audit: AuditLog) -> None:
         conn.execute(sa.update(AuditEventRow).where(AuditEventRow.seq == 4).values(seq=-4))
         conn.execute(sa.update(AuditEventRow).where(AuditEventRow.seq == 7).values(seq=4))
         conn.execute(sa.update(AuditEventRow).where(AuditEventRow.seq == -4).values(seq=7))
-    result = verify(audit.engine, audit.keys.public)
+    result = verify(audit.engine, audit.keys)
     assert not result.ok and result.first_bad_seq == 4
 
 
@@ -117,7 +118,7 @@ def test_a_forged_checkpoint_fails(audit: AuditLog, tmp_path: Path) -> None:
         .where(AuditCheckpointRow.tree_size == 4)
         .values(root_hash="0" * 64),
     )
-    result = verify(audit.engine, audit.keys.public)
+    result = verify(audit.engine, audit.keys)
     assert not result.ok and result.first_bad_seq == 4 and "signature" in (result.problem or "")
     other = audit_keys(str(tmp_path / "other"))
     assert not verify(audit.engine, other.public).ok
@@ -159,7 +160,7 @@ def test_concurrent_appends_keep_a_gapless_valid_chain(audit: AuditLog) -> None:
     for t in threads:
         t.join()
     assert not errors
-    result = verify(audit.engine, audit.keys.public)
+    result = verify(audit.engine, audit.keys)
     assert result.ok and result.events == 50
 
 
@@ -234,7 +235,7 @@ def test_checkpoints_after_a_restart_cover_the_whole_log(audit: AuditLog) -> Non
     for i in range(7, 11):
         again.append("lookup", lookup(i))
     again.wait_for_checkpoints()
-    result = verify(audit.engine, audit.keys.public)
+    result = verify(audit.engine, audit.keys)
     assert result.ok and result.checkpoints == 2
     proof = again.prove(3)
     assert proof["checkpoint"]["tree_size"] == 8 and verify_inclusion(proof, audit.keys.public)
@@ -243,15 +244,15 @@ def test_checkpoints_after_a_restart_cover_the_whole_log(audit: AuditLog) -> Non
 def test_concurrent_appends_share_commits(audit: AuditLog) -> None:
     """Group commit: many threads' events land in fewer transactions than events."""
     commits = 0
-    original = audit._append_batch
+    original = audit._insert
 
-    def counting(batch: list) -> list:  # type: ignore[type-arg]
+    def counting(conn: sa.Connection, batch: list) -> list:  # type: ignore[type-arg]
         nonlocal commits
         commits += 1
         time.sleep(0.005)  # hold the write lock long enough for others to queue
-        return original(batch)
+        return original(conn, batch)
 
-    audit._append_batch = counting  # type: ignore[method-assign]
+    audit._insert = counting  # type: ignore[method-assign]
     threads = [
         threading.Thread(target=lambda k=k: audit.append("lookup", lookup(k))) for k in range(20)
     ]
@@ -260,7 +261,7 @@ def test_concurrent_appends_share_commits(audit: AuditLog) -> None:
     for t in threads:
         t.join()
     assert commits < 20
-    result = verify(audit.engine, audit.keys.public)
+    result = verify(audit.engine, audit.keys)
     assert result.ok and result.events == 20
 
 
@@ -280,4 +281,154 @@ def test_identity_numbers_inside_an_event_are_replaced_by_their_hmac(audit: Audi
     assert IDENT not in body and "159280 11418" not in body
     assert f"infotrygd:ident:{audit.keys.ident_hmac(IDENT)}" in body
     assert "pk-1234567890123456" in body and "arena:1001" in body
-    assert verify(audit.engine, audit.keys.public).ok
+    assert verify(audit.engine, audit.keys).ok
+
+
+OTHER = "03058512345"  # another of the person's numbers (an earlier one, say)
+
+
+def test_a_body_is_the_canonical_serialisation(audit: AuditLog) -> None:
+    """The writer builds the body from data serialised at the edge: it must equal canonical()."""
+    audit.append("lookup", {**lookup(1), "purpose": 'ø \u2028 "q"'}, ident=IDENT)
+    with audit.engine.connect() as conn:
+        body = conn.scalar(sa.select(AuditEventRow.body))
+    assert body.encode() == canonical(json.loads(body))
+
+
+def test_every_number_on_the_card_finds_the_event(audit: AuditLog) -> None:
+    by_card = audit.append("lookup", lookup(1), idents=[IDENT, OTHER])  # by card id
+    by_other = audit.append("lookup", lookup(2), ident=OTHER, idents=[IDENT, OTHER])
+    audit.append("lookup", lookup(3), ident="01010112345", idents=["01010112345"])
+    for number in (IDENT, OTHER, "159280 11418"):
+        assert [e["seq"] for e in audit.events(ident=number)] == [by_card.seq, by_other.seq]
+    with audit.engine.connect() as conn:
+        rows = conn.execute(sa.select(AuditEventIdentRow).order_by("seq", "ident_hmac")).all()
+    assert {(r.seq, r.ident_hmac) for r in rows} >= {
+        (1, audit.ident_hmac(IDENT)),
+        (1, audit.ident_hmac(OTHER)),
+    }
+    event = audit.events(ident=IDENT)[1]
+    assert event["data"]["ident_hmac"] == audit.ident_hmac(OTHER)  # the typed one, as before
+    assert sorted(event["data"]["ident_hmacs"]) == sorted(
+        [audit.ident_hmac(IDENT), audit.ident_hmac(OTHER)]
+    )
+    assert verify(audit.engine, audit.keys).ok
+
+
+def test_a_number_in_free_text_finds_the_event(audit: AuditLog) -> None:
+    stored = audit.append(
+        "steward_decision", {"caseworker": {"sub": "Z1"}, "reason": "same as 159280-11418"}
+    )
+    assert [e["seq"] for e in audit.events(ident=IDENT)] == [stored.seq]
+
+
+def _change_table(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS change_t (n INTEGER)"))
+
+
+def _changes(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(sa.text("SELECT count(*) FROM change_t"))
+
+
+def test_append_in_commits_with_the_change(audit: AuditLog) -> None:
+    _change_table(audit.engine)
+    audit.append("lookup", lookup(1))
+    with begin_write(audit.engine) as conn:
+        conn.execute(sa.text("INSERT INTO change_t VALUES (1)"))
+        stored = audit.append_in(conn, "consent_registered", lookup(2), ident=IDENT)
+    assert stored.seq == 2 and _changes(audit.engine) == 1
+    with audit.engine.begin() as conn:  # the lead's form: the change first takes the lock
+        conn.execute(sa.text("INSERT INTO change_t VALUES (2)"))
+        audit.append_in(conn, "consent_withdrawn", lookup(3), idents=[IDENT])
+    with audit.engine.begin() as conn:  # no write before: append_in takes the lock itself
+        audit.append_in(conn, "policy_activated", lookup(4))
+        conn.execute(sa.text("INSERT INTO change_t VALUES (3)"))
+    audit.append("lookup", lookup(5))
+    assert _changes(audit.engine) == 3
+    assert [e["seq"] for e in audit.events(ident=IDENT)] == [2, 3]
+    result = verify(audit.engine, audit.keys)
+    assert result.ok and result.events == 5
+
+
+def test_a_change_whose_event_is_refused_is_rolled_back(audit: AuditLog) -> None:
+    _change_table(audit.engine)
+    with pytest.raises(AuditRefused), audit.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO change_t VALUES (1)"))
+        audit.append_in(conn, "consent_registered", lookup(1) | {"caseworker": {"sub": "Z" * 41}})
+    assert _changes(audit.engine) == 0
+
+
+def test_a_change_whose_event_cannot_be_written_is_rolled_back(audit: AuditLog) -> None:
+    _change_table(audit.engine)
+    audit.append("lookup", lookup(1))
+    with audit.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE audit_event_ident RENAME TO audit_event_ident_away"))
+    with pytest.raises(AuditUnavailable), audit.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO change_t VALUES (1)"))
+        audit.append_in(conn, "consent_registered", lookup(2), ident=IDENT)
+    with audit.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE audit_event_ident_away RENAME TO audit_event_ident"))
+    assert _changes(audit.engine) == 0
+    with audit.engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(AuditEventRow)) == 1
+    assert verify(audit.engine, audit.keys).ok
+
+
+def test_append_in_and_group_commit_interleave_into_one_chain(audit: AuditLog) -> None:
+    _change_table(audit.engine)
+    errors: list[BaseException] = []
+
+    def lookups() -> None:
+        try:
+            for i in range(40):
+                audit.append("lookup", lookup(i), ident=IDENT)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def changes() -> None:
+        try:
+            for i in range(15):
+                with begin_write(audit.engine) as conn:
+                    conn.execute(sa.text("INSERT INTO change_t VALUES (1)"))
+                    audit.append_in(conn, "consent_registered", lookup(i), ident=IDENT)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=f) for f in (lookups, lookups, changes, changes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    result = verify(audit.engine, audit.keys)
+    assert result.ok and result.events == 110 and _changes(audit.engine) == 30
+
+
+def test_migration_0006_fills_the_ident_index_from_the_typed_numbers(store_url: str) -> None:
+    """A store with events from before 0006: the index gets their typed numbers."""
+    from alembic import command
+    from alembic.config import Config
+
+    from personkort.store.database import MIGRATIONS
+
+    engine = sa.create_engine(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0005")
+        conn.execute(
+            sa.text(
+                "INSERT INTO audit_event (seq, kind, at, body, prev_hash, hash, leaf,"
+                " ident_hmac, privileged) VALUES (1, 'lookup', 'x', '{}', :z, :z, :z, :h, false)"
+            ),
+            {"z": "0" * 64, "h": "a" * 64},
+        )
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        rows = conn.execute(sa.select(AuditEventIdentRow.seq, AuditEventIdentRow.ident_hmac)).all()
+    assert [tuple(r) for r in rows] == [(1, "a" * 64)]
+    engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from personkort.audit import AuditLog, audit_keys
+from personkort.audit import AuditLog, audit_keys, merkle
 from personkort.audit.models import AuditEventRow
 from personkort.store import open_engine
 
@@ -32,3 +33,34 @@ def test_audit_verify_names_the_first_broken_event(store_url: str, tmp_path: Pat
     broken = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert broken.returncode == 1
     assert "broken at event 2" in broken.stderr
+
+
+def test_audit_verify_finds_a_tail_rechained_without_the_key(
+    store_url: str, tmp_path: Path
+) -> None:
+    """The CLI checks the keyed chain: events after the newest checkpoint, changed and chained
+    again with plain SHA-256 (all a database writer without the audit key can do), are found."""
+    env = {**os.environ, "PERSONKORT_DATA_DIR": str(tmp_path)}
+    engine = open_engine(store_url)
+    audit = AuditLog(engine, audit_keys(str(tmp_path)), checkpoint_every=3)
+    for n in range(5):
+        audit.append("lookup", {"caseworker": {"sub": f"Z{n}"}, "decision": "deny"})
+    audit.wait_for_checkpoints()  # one checkpoint, at 3
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(AuditEventRow).where(AuditEventRow.seq == 5)).one()
+        body = row.body.replace('"deny"', '"permit"')
+        digest = hashlib.sha256(bytes.fromhex(row.prev_hash) + body.encode()).hexdigest()
+        conn.execute(
+            sa.update(AuditEventRow)
+            .where(AuditEventRow.seq == 5)
+            .values(
+                body=body,
+                hash=digest,
+                decision="permit",
+                leaf=merkle.leaf_hash(body.encode()).hex(),
+            )
+        )
+    run = [PERSONKORT, "audit", "verify", "--store", store_url]
+    broken = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert broken.returncode == 1, broken.stdout
+    assert "broken at event 5" in broken.stderr

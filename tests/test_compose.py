@@ -65,3 +65,53 @@ def test_settings_passed_are_settings_the_code_reads() -> None:
     dag = (ROOT / "dags" / "personkort_nightly.py").read_text()
     for variable in re.findall(r'environ\.get\("(PERSONKORT_\w+)"', dag):
         assert variable in documented
+
+
+REQUIRED_SECRETS = {
+    "POSTGRES_PASSWORD",
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_FERNET_KEY",
+    "AIRFLOW_ADMIN_USER",
+    "PERSONKORT_JWT_SECRET",
+    "PERSONKORT_AUDIT_KEY",
+    "PERSONKORT_AUDIT_SIGNING_KEY",
+    "PERSONKORT_STORE_KEYS",
+}
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|_KEY|ADMIN_USER|AUTH_MANAGER_USERS")
+INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?+])([^}]*))?\}")
+
+
+def _interpolations() -> list[tuple[str, str, str]]:
+    """Every ``${NAME<op>value}`` in the compose file: (name, op, value)."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    return [(m[1], m[2] or "", m[3] or "") for m in INTERPOLATION.finditer(text)]
+
+
+def test_no_default_secrets() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "change-me" not in text
+    assert not re.search(r"admin:admin", text)
+    assert "PERSONKORT_DEV_MODE" not in text  # compose is production-shaped: no dev keys
+    for name, op, value in _interpolations():
+        if SECRET_NAME.search(name):
+            assert op == ":?", f"{name} has a default ({op}{value}) or none required"
+    # A literal value for a secret-looking setting (not from the .env) is a default secret.
+    services = compose()["services"]
+    for service in [compose()["x-personkort"], *services.values()]:
+        for key, value in (service.get("environment") or {}).items():
+            if SECRET_NAME.search(key) and not key.endswith("_FILE"):
+                assert "${" in str(value), (key, value)
+
+
+def test_every_required_secret_refuses_to_start_without_it() -> None:
+    used = {name: op for name, op, _ in _interpolations() if name in REQUIRED_SECRETS}
+    assert set(used) == REQUIRED_SECRETS
+    assert set(used.values()) == {":?"}
+    env_example = (ROOT / ".env.example").read_text()
+    for name in REQUIRED_SECRETS:
+        assert re.search(rf"^{name}=$", env_example, re.M), f"{name} is not listed empty"
+    # The personkort services get every key the API needs outside development mode.
+    environment = compose()["x-personkort"]["environment"]
+    for name in ("PERSONKORT_JWT_SECRET", "PERSONKORT_AUDIT_KEY", "PERSONKORT_AUDIT_SIGNING_KEY"):
+        assert environment[name].startswith(f"${{{name}:?"), name
+    assert environment["PERSONKORT_STORE_KEYS"].startswith("${PERSONKORT_STORE_KEYS:?")

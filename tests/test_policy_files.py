@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from api.services import PolicyHolder
+from personkort.audit import AuditLog, audit_keys
 from personkort.policy.load import DEFAULT_DIR, PolicyError, load_policy
+from personkort.services.policies import PolicyHolder
+from personkort.store import open_engine
 
 
 def copy_policy(tmp_path: Path) -> Path:
@@ -75,11 +77,16 @@ def test_a_broken_file_is_refused_with_file_line_and_problem(
 
 def test_a_broken_reload_keeps_the_running_version(tmp_path: Path) -> None:
     folder = copy_policy(tmp_path)
-    activated = []
-    holder = PolicyHolder(str(folder), on_activate=activated.append)
+    engine = open_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    audit = AuditLog(engine, audit_keys(str(tmp_path)))
+    holder = PolicyHolder(str(folder), engine, audit)
+
+    def activations() -> int:
+        return len(audit.events(kind="policy_activated"))
+
     running = holder.reload()
-    assert running is not None and len(activated) == 1
+    assert running is not None and activations() == 1
     (folder / "offices.yaml").write_text("offices: [")
     assert holder.reload() is running
     assert holder.error and "offices.yaml" in holder.error
-    assert len(activated) == 1
+    assert activations() == 1

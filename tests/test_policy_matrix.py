@@ -88,7 +88,7 @@ def expected(probe: str, worker: Caseworker, scopes: set[str], protection: str |
         return "absent"
     mine = owner_side(worker, owner)
     if cls == "substance_abuse":
-        return "shown" if mine else "withheld"
+        return "shown" if mine else "absent"  # that RUS exists is itself the secret
     line_visible = mine or "sosial" in scopes
     if cls == "municipal_service":
         return "shown" if line_visible else "withheld"
@@ -97,7 +97,7 @@ def expected(probe: str, worker: Caseworker, scopes: set[str], protection: str |
 
 def consents(scopes: set[str], office: str) -> list[Consent]:
     start, end = dt.date(2026, 1, 1), dt.date(2026, 12, 31)
-    return [Consent(s, office, start, end) for s in sorted(scopes)]
+    return [Consent(s, office, start, end, person_ident=IDENT) for s in sorted(scopes)]
 
 
 CELLS = list(itertools.product(WORKERS, CONSENTS, [None, "FORTROLIG"]))
@@ -127,8 +127,13 @@ def test_policy_matrix(worker_name: str, consent_name: str, protection: str | No
         assert f'"service": "{service}"' not in body
     lines = decision.view["municipal_services"]  # type: ignore[index]
     assert len(lines) == sum(
-        1 for s in card.municipal_services if s.service in OFFICE_SERVICES[worker.office]
+        1
+        for s in card.municipal_services
+        if s.service in OFFICE_SERVICES[worker.office]
+        and (s.service != "RUS" or owner_side(worker, s.owner_kommune))
     )
+    if not any(owner_side(worker, s.owner_kommune) for s in card.municipal_services):
+        assert "RUS" not in body and "rusopplysninger" not in body  # not even a marker
 
 
 def test_withheld_is_distinguishable_from_empty_and_names_the_consent() -> None:
@@ -169,9 +174,36 @@ def test_vertskommune_host_is_on_the_owners_side_for_the_whole_area() -> None:
 @pytest.mark.parametrize(
     ("consent", "opens"),
     [
-        (Consent("okonomi", "nav-valdres", dt.date(2026, 1, 1), dt.date(2026, 12, 31)), True),
-        (Consent("okonomi", "nav-valdres", dt.date(2025, 1, 1), dt.date(2025, 12, 31)), False),
-        (Consent("okonomi", "nav-valdres", dt.date(2026, 12, 1), dt.date(2027, 11, 30)), False),
+        (
+            Consent(
+                "okonomi",
+                "nav-valdres",
+                dt.date(2026, 1, 1),
+                dt.date(2026, 12, 31),
+                person_ident=IDENT,
+            ),
+            True,
+        ),
+        (
+            Consent(
+                "okonomi",
+                "nav-valdres",
+                dt.date(2025, 1, 1),
+                dt.date(2025, 12, 31),
+                person_ident=IDENT,
+            ),
+            False,
+        ),
+        (
+            Consent(
+                "okonomi",
+                "nav-valdres",
+                dt.date(2026, 12, 1),
+                dt.date(2027, 11, 30),
+                person_ident=IDENT,
+            ),
+            False,
+        ),
         (
             Consent(
                 "okonomi",
@@ -179,10 +211,20 @@ def test_vertskommune_host_is_on_the_owners_side_for_the_whole_area() -> None:
                 dt.date(2026, 1, 1),
                 dt.date(2026, 12, 31),
                 withdrawn_at=NOW - dt.timedelta(minutes=1),
+                person_ident=IDENT,
             ),
             False,
         ),
-        (Consent("okonomi", "nav-oslo", dt.date(2026, 1, 1), dt.date(2026, 12, 31)), False),
+        (
+            Consent(
+                "okonomi",
+                "nav-oslo",
+                dt.date(2026, 1, 1),
+                dt.date(2026, 12, 31),
+                person_ident=IDENT,
+            ),
+            False,
+        ),
     ],
     ids=["in-force", "expired", "not-yet", "withdrawn", "other-office"],
 )
@@ -210,8 +252,16 @@ GATE = [
     ({"veileder"}, "FORTROLIG", False, None, None, True, None),
     ({"veileder"}, None, True, None, None, False, "skjermet_person"),
     ({"veileder", "skjermet"}, None, True, None, "sak", True, None),
-    ({"veileder", "skjermet", "kode6"}, None, False, IDENT, "x", False, "egne_data"),
-    ({"veileder", "kode6"}, "STRENGT_FORTROLIG", True, None, "x", False, "skjermet_person"),
+    ({"veileder", "skjermet", "kode6"}, None, False, IDENT, "oppfølging", False, "egne_data"),
+    (
+        {"veileder", "kode6"},
+        "STRENGT_FORTROLIG",
+        True,
+        None,
+        "oppfølging",
+        False,
+        "skjermet_person",
+    ),
 ]
 
 

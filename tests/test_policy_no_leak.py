@@ -19,6 +19,7 @@ POLICY = load_policy()
 OFFICES = sorted(POLICY.offices)
 MUNICIPALITIES = sorted({k for o in POLICY.offices.values() for k in o.municipalities})
 ROLES = ["veileder", "kode6", "kode7", "skjermet"]
+ARENA_IDENT = "15928011418"
 
 
 class Values:
@@ -88,18 +89,39 @@ def scenario(draw: st.DrawFn) -> tuple[Caseworker, Card, list[Consent]]:
         )
     scopes = draw(st.sets(st.sampled_from(["okonomi", "helse", "sosial"])))
     consent_office = draw(st.sampled_from([office, OFFICES[0]]))
+    # A consent counts only under a verified number of the card; some are under another number.
+    under = draw(st.sampled_from([ARENA_IDENT, "01010112345"]))
+    card.idents = [Sourced(ARENA_IDENT, arena)]
     consents = [
-        Consent(s, consent_office, dt.date(2026, 1, 1), dt.date(2026, 12, 31)) for s in scopes
+        Consent(s, consent_office, dt.date(2026, 1, 1), dt.date(2026, 12, 31), None, under)
+        for s in scopes
     ]
     return worker, card, consents
 
 
-def secret_values(card: Card, withheld_paths: list[str], included: frozenset[str]) -> list[str]:
-    """The values behind every withheld path, and every value of a left-out service."""
+def owner_side(worker: Caseworker, owner: str) -> bool:
+    mine = worker.municipality
+    office = POLICY.offices[worker.office]
+    return mine is not None and (
+        mine == owner or (mine == office.host and owner in office.municipalities)
+    )
+
+
+def secret_values(
+    card: Card, withheld_paths: list[str], included: frozenset[str], worker: Caseworker
+) -> list[str]:
+    """The values behind every withheld path, and every value of a left-out service (outside
+    the agreement, or RUS off the owner's side)."""
     out: list[str] = []
-    lines = [s for s in card.municipal_services if s.service in included]
+
+    def left_out(s: ServiceLine) -> bool:
+        return s.service not in included or (
+            s.service == "RUS" and not owner_side(worker, s.owner_kommune)
+        )
+
+    lines = [s for s in card.municipal_services if not left_out(s)]
     for s in card.municipal_services:
-        if s.service not in included:
+        if left_out(s):
             out += [s.service and f'"{s.service}"', str(s.monthly_amount), s.free_text or ""]
     for path in withheld_paths:
         if path.startswith("contact."):
@@ -136,5 +158,5 @@ def test_no_withheld_value_appears_in_the_response(
             assert all(str(v.value) not in body for v in values)
         return
     included = POLICY.offices[worker.office].services
-    for secret in secret_values(card, [w.field for w in decision.withheld], included):
+    for secret in secret_values(card, [w.field for w in decision.withheld], included, worker):
         assert secret not in body, secret

@@ -16,7 +16,8 @@ from personkort.nightly import run_night
 from personkort.store import models as m
 from personkort.store import open_engine, queries
 from personkort.store.cards import load_card
-from personkort.store.crypto import KeyRing, context
+from personkort.store.crypto import KeyRing, KeyRingError, context
+from personkort.store.quarantine import quarantine_rows, rekey_quarantine
 from personkort.store.rekey import rekey
 
 
@@ -88,3 +89,30 @@ def test_a_value_moved_to_another_row_does_not_decrypt() -> None:
     assert keys.decrypt(sealed, context("state_benefit", "diagnosis", "arena:1")) == "F32 depresjon"
     with pytest.raises(InvalidTag):
         keys.decrypt(sealed, context("state_benefit", "diagnosis", "arena:2"))
+
+
+def test_quarantined_raw_lines_rotate_with_the_ring(
+    sample: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raw lines are sealed like the card's fields, so a key can leave the ring only after
+    ``rekey_quarantine`` re-sealed them; until then old and new keys both read."""
+    old = ring("old")
+    env = lambda r: ",".join(f"{k}:{base64.b64encode(v).decode()}" for k, v in r.keys)  # noqa: E731
+    monkeypatch.setenv("PERSONKORT_STORE_KEYS", env(old))
+    engine = open_engine(store_url)
+    drop = sample / "night1"
+    extract = read_drop(drop)
+    run_night(engine, extract, drop_dir=str(drop), fingerprint=fingerprint(drop))
+    before = quarantine_rows(engine, None, limit=1000, offset=0, with_raw=True, keys=old)
+    assert [i.raw for i in before] == [q.raw for q in extract.quarantine]
+    rotated = KeyRing((*ring("new").keys, *old.keys))
+    assert rekey_quarantine(engine, rotated) == len(before)
+    with engine.connect() as conn:
+        stored = conn.scalars(sa.select(m.QuarantineRow.raw)).all()
+    assert stored and all(s.startswith("enc:v1:new:") for s in stored)
+    new_only = KeyRing(rotated.keys[:1])
+    after = quarantine_rows(engine, None, limit=1000, offset=0, with_raw=True, keys=new_only)
+    assert after == before
+    assert rekey_quarantine(engine, rotated) == 0
+    with pytest.raises(KeyRingError):  # the old ring alone no longer reads them
+        quarantine_rows(engine, None, limit=1000, offset=0, with_raw=True, keys=old)

@@ -141,7 +141,8 @@ def test_steward_decision_binds_later_nights(sample: Path, store_url: str) -> No
     with engine.connect() as conn:
         review = conn.execute(sa.select(m.ReviewRow)).mappings().first()
     assert review is not None, "the sample has an uncertain pair"
-    queries.add_decision(engine, review["record_key"], review["candidate_key"], False, "Z999999")
+    with engine.begin() as conn:
+        queries.add_decision(conn, review["record_key"], review["candidate_key"], False, "Z999")
     _night(engine, sample / "night2")
     with engine.connect() as conn:
         open_reviews = conn.execute(

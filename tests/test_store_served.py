@@ -9,10 +9,10 @@ import sqlalchemy as sa
 
 from adapters import read_drop
 from adapters.drop import fingerprint
-from personkort import consents
+from personkort.consents import NewConsent
 from personkort.nightly import run_night
+from personkort.store import consents, open_engine, queries
 from personkort.store import models as m
-from personkort.store import open_engine, queries
 from personkort.store.cards import load_card
 from personkort.store.served import ServedCards
 
@@ -57,23 +57,25 @@ def test_a_consent_registered_after_caching_counts_at_the_next_lookup(
     ident = next(i for i in _idents(engine) if cards.by_ident(i).card is not None)
     assert cards.by_ident(ident).consents == []
     hits = cards.hits
-    given = consents.register(
-        engine,
-        ident=ident,
-        office="nav-oslo",
-        scope="helse",
-        valid_from=NOW.date(),
-        valid_to=NOW.date() + dt.timedelta(days=30),
-        form_reference="SKJEMA-1",
-        by="Z1",
-        scopes=frozenset({"helse"}),
-        max_months=12,
-        now=NOW,
-    )
+    with engine.begin() as conn:
+        given = consents.insert(
+            conn,
+            NewConsent(
+                ident,
+                "nav-oslo",
+                "helse",
+                NOW.date(),
+                NOW.date() + dt.timedelta(days=30),
+                "SKJEMA-1",
+                "Z1",
+                NOW,
+            ),
+        )
     found = cards.by_ident(ident)
     assert cards.hits > hits, "the card came from the cache"
     assert [c.id for c in found.consents] == [given.id]
-    consents.withdraw(engine, given.id, by="Z1", now=NOW)
+    with engine.begin() as conn:
+        consents.withdraw(conn, given.id, by="Z1", now=NOW)
     assert cards.by_ident(ident).consents[0].withdrawn_at is not None
 
 

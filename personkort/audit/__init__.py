@@ -3,9 +3,11 @@
 from personkort.audit.keys import AuditKeys, audit_keys
 from personkort.audit.log import (
     AuditLog,
+    AuditRefused,
     AuditUnavailable,
     StoredEvent,
     VerifyResult,
+    begin_write,
     verify,
     verify_inclusion,
 )
@@ -13,10 +15,12 @@ from personkort.audit.log import (
 __all__ = [
     "AuditKeys",
     "AuditLog",
+    "AuditRefused",
     "AuditUnavailable",
     "StoredEvent",
     "VerifyResult",
     "audit_keys",
+    "begin_write",
     "verify",
     "verify_inclusion",
 ]

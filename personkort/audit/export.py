@@ -2,13 +2,18 @@
 
 CEF (ArcSight Common Event Format): ``CEF:Version|Vendor|Product|Version|SignatureID|Name|
 Severity|Extension``. In the header, ``|`` and ``\\`` are escaped with a backslash; in extension
-values ``\\``, ``=`` and line breaks are.
+values ``\\`` and ``=`` are, and a line feed and a carriage return become ``\\n`` and ``\\r``.
+CEF has no escape for any other control character, so every other one that could break a
+line or a display (C0, DEL, C1 incl. NEL, VT, FF, ESC, U+2028/U+2029, invisible format
+characters such as bidi overrides, lone surrogates) is replaced by U+FFFD, in the header also
+line feed and carriage return. One event is always exactly one line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,22 +23,32 @@ NAMES = {
     "consent_withdrawn": "Samtykke trukket",
     "policy_activated": "Policyversjon aktivert",
     "steward_decision": "Identitetsavgjørelse",
+    "consent_search": "Samtykkesøk",
+    "consent_refused": "Samtykke avvist",
+    "audit_search": "Søk i revisjonslogg",
 }
 
 
-def cef_header(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("|", "\\|")
+REPLACEMENT = "\ufffd"
+_UNSAFE = ("Cc", "Cf", "Zl", "Zp", "Cs")  # control, format, line/paragraph separator, surrogate
+
+
+def _safe(text: str, keep: str = "") -> str:
+    """``text`` with every control-ish character but those in ``keep`` replaced by U+FFFD."""
+    if text.isprintable():
+        return text  # the common case: nothing to replace (isprintable is false for all of them)
+    return "".join(
+        c if c in keep or unicodedata.category(c) not in _UNSAFE else REPLACEMENT for c in text
+    )
+
+
+def cef_header(value: object) -> str:
+    return _safe(str(value)).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def cef_value(value: object) -> str:
-    text = str(value)
-    return (
-        text.replace("\\", "\\\\")
-        .replace("=", "\\=")
-        .replace("\r\n", "\\n")
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-    )
+    text = _safe(str(value), keep="\n\r")
+    return text.replace("\\", "\\\\").replace("=", "\\=").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def cef_line(event: dict[str, Any]) -> str:

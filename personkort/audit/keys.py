@@ -2,8 +2,9 @@
 from it (identity numbers readable with the key), and the Ed25519 key that signs checkpoints.
 
 From ``PERSONKORT_AUDIT_KEY`` (base64, 32 bytes) and ``PERSONKORT_AUDIT_SIGNING_KEY`` (base64 raw
-Ed25519 private key, 32 bytes). Without them a development pair is generated once under
-``<data dir>/dev-keys/``; production must set both.
+Ed25519 private key, 32 bytes). Without them, and only in development mode
+(``PERSONKORT_DEV_MODE=1``), a development pair is made once under ``<data dir>/dev-keys/``
+(shared by every process, see personkort/devkeys.py); otherwise a missing key is refused.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from personkort import devkeys
 
 
 @dataclass(frozen=True)
@@ -58,22 +60,26 @@ class AuditKeys:
         return self._sealer.decrypt(raw[:12], raw[12:], b"audit-ident").decode()
 
 
-def _dev_file(path: Path, size: int) -> bytes:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(base64.b64encode(secrets.token_bytes(size)).decode())
-        path.chmod(0o600)
-    return base64.b64decode(path.read_text().strip())
+def _new_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _key(setting: str, dev_name: str, data_dir: str | None) -> bytes:
+    """A 32-byte key from ``setting`` (base64), or the development key outside production."""
+    text = os.environ.get(setting, "").strip()
+    if not text:
+        text = devkeys.dev_key(data_dir, dev_name, _new_key, setting)
+    try:
+        key = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise devkeys.MissingKeyError(f"{setting} is not base64") from None
+    if len(key) != 32:
+        raise devkeys.MissingKeyError(f"{setting} must be 32 bytes (base64), not {len(key)}")
+    return key
 
 
 def audit_keys(data_dir: str | None = None) -> AuditKeys:
-    folder = Path(data_dir or os.environ.get("PERSONKORT_DATA_DIR") or "data") / "dev-keys"
-    secret_text = os.environ.get("PERSONKORT_AUDIT_KEY")
-    signing_text = os.environ.get("PERSONKORT_AUDIT_SIGNING_KEY")
-    secret = base64.b64decode(secret_text) if secret_text else _dev_file(folder / "audit-key", 32)
-    signing = (
-        base64.b64decode(signing_text) if signing_text else _dev_file(folder / "audit-signing", 32)
-    )
-    if len(secret) != 32 or len(signing) != 32:
-        raise ValueError("audit keys must be 32 bytes each (base64)")
+    """The configured audit keys; development keys only in development mode."""
+    secret = _key("PERSONKORT_AUDIT_KEY", "audit-key", data_dir)
+    signing = _key("PERSONKORT_AUDIT_SIGNING_KEY", "audit-signing", data_dir)
     return AuditKeys(secret, Ed25519PrivateKey.from_private_bytes(signing))

@@ -39,3 +39,13 @@ class AuditCheckpointRow(Base):
     signed_at: Mapped[str] = mapped_column(String(32))
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditEventIdentRow(Base):
+    """One identity number an event names, as its keyed hash (migration 0006): the number
+    typed, every number on the card looked up, every number in the event's text. The event's
+    body lists the same hashes (``data.ident_hmacs``), and verify checks that they agree."""
+
+    __tablename__ = "audit_event_ident"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ident_hmac: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)

@@ -24,6 +24,7 @@ from personkort.card import (
     comparable,
 )
 from personkort.policy.model import FieldClass, Grant, Office, Policy
+from personkort.purpose import meaningful
 
 HEALTH_JUSTIFICATION_CODES = {"AAP"}  # BEGRUNNELSE of AAP decisions describes health
 
@@ -43,11 +44,15 @@ class Caseworker:
 
 @dataclass(frozen=True, slots=True)
 class Consent:
+    """A consent as the policy sees it. ``person_ident`` is the number it was registered under:
+    it counts on a card only if that number is one of the card's verified numbers."""
+
     scope: str
     office: str
     valid_from: dt.date
     valid_to: dt.date
     withdrawn_at: dt.datetime | None = None
+    person_ident: str | None = None
 
     def in_force(self, office: str, now: dt.datetime) -> bool:
         today = now.date()
@@ -72,6 +77,9 @@ class Decision:
     withheld: list[Withheld] = field(default_factory=list)
     privileged_use: list[str] = field(default_factory=list)  # kode6 / skjermet used to open
     view: dict[str, Any] | None = None
+    # Permitted, but nothing on the card is for this caseworker (say, only another
+    # municipality's RUS record): answered exactly as an unknown person.
+    absent: bool = False
 
 
 class _Context:
@@ -87,7 +95,12 @@ class _Context:
         self.card = card
         self.policy = policy
         self.office: Office | None = policy.offices.get(worker.office)
-        self.scopes = {c.scope for c in consents if c.in_force(worker.office, now)}
+        verified = card.verified_idents
+        self.scopes = {
+            c.scope
+            for c in consents
+            if c.in_force(worker.office, now) and c.person_ident in verified
+        }
         self.withheld: list[Withheld] = []
 
     def owner_side(self, owner: str | None) -> bool:
@@ -142,16 +155,9 @@ class _Context:
         return {"withheld": True, "reason": reason, "rule": cls, "consent": consent}
 
 
-def evaluate(
-    worker: Caseworker,
-    card: Card,
-    consents: list[Consent],
-    policy: Policy,
-    *,
-    purpose: str | None = None,
-    now: dt.datetime,
-) -> Decision:
-    """Decide whether the card may be opened and build the view this caseworker may see."""
+def gate(worker: Caseworker, card: Card, policy: Policy, *, purpose: str | None = None) -> Decision:
+    """May this caseworker open (or act on) this card at all? The policy's gate steps in order;
+    the first that fails denies. A permitted decision lists the privileged roles used."""
     privileged: list[str] = []
     for step in policy.gate:
         applies = (
@@ -168,7 +174,7 @@ def evaluate(
             return Decision(False, policy.version, [step.code], step.message)
         if conditional:
             privileged.append(step.code)
-            if step.purpose_required and not (purpose and purpose.strip()):
+            if step.purpose_required and not meaningful(purpose):
                 return Decision(
                     False,
                     policy.version,
@@ -179,10 +185,48 @@ def evaluate(
         return Decision(
             False, policy.version, ["ukjent_kontor"], "Kontoret ditt er ikke i policyen."
         )
+    return Decision(True, policy.version, [], None, privileged_use=privileged)
+
+
+def evaluate(
+    worker: Caseworker,
+    card: Card,
+    consents: list[Consent],
+    policy: Policy,
+    *,
+    purpose: str | None = None,
+    now: dt.datetime,
+) -> Decision:
+    """Decide whether the card may be opened and build the view this caseworker may see."""
+    opened = gate(worker, card, policy, purpose=purpose)
+    if not opened.permitted:
+        return opened
     ctx = _Context(worker, card, consents, policy, now)
     view = _view(ctx)
     codes = sorted({w.reason for w in ctx.withheld})
-    return Decision(True, policy.version, codes, None, ctx.withheld, privileged, view)
+    return Decision(
+        True,
+        policy.version,
+        codes,
+        None,
+        ctx.withheld,
+        opened.privileged_use,
+        view,
+        absent=_nothing_shown(view),
+    )
+
+
+def _nothing_shown(view: dict[str, Any]) -> bool:
+    """True when the view holds no value and no withheld marker: a card with nothing on it."""
+    identity, follow_up = view["identity"], view["follow_up"]
+    return not (
+        any(identity.values())
+        or any(view["contact"].values())
+        or any(follow_up.values())
+        or view["state_benefits"]
+        or view["municipal_services"]
+        or view["withheld"]
+    )
 
 
 # -- building the view -------------------------------------------------------------------------
@@ -303,6 +347,8 @@ def _services(ctx: _Context) -> tuple[list[dict[str, Any]], set[tuple[str, str]]
         path = f"municipal_services[{len(lines)}]"
         cls = "substance_abuse" if s.service == "RUS" else "municipal_service"
         visible, _ = ctx.allowed(cls, s.owner_kommune)
+        if not visible and cls == "substance_abuse":
+            continue  # that a person receives RUS is itself the secret: absent, no marker
         if not visible:
             lines.append(ctx.value(cls, path, None, s.owner_kommune))
             continue
@@ -345,4 +391,4 @@ def _json(value: Any) -> Any:
     return value
 
 
-__all__ = ["Caseworker", "Consent", "Decision", "Withheld", "evaluate"]
+__all__ = ["Caseworker", "Consent", "Decision", "Withheld", "evaluate", "gate"]

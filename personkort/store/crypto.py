@@ -6,8 +6,9 @@ old rows while the API keeps serving. Each ciphertext is bound to its column and
 associated data), so a value cannot be moved to another person's row unnoticed.
 
 Keys: ``PERSONKORT_STORE_KEYS`` = ``kid:base64key[,kid:base64key...]`` (32-byte keys, active
-first). Without it a development key is generated once under ``<data dir>/dev-keys/``; production
-must set the variable.
+first). Without it, and only in development mode (``PERSONKORT_DEV_MODE=1``), a development key
+is made once under ``<data dir>/dev-keys/`` (shared by every process, see personkort/devkeys.py);
+otherwise a missing key is refused, for the API and the night alike.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import functools
 import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from personkort import devkeys
 
 PREFIX = "enc:v1:"
 
@@ -76,24 +78,53 @@ class KeyRing:
         return stored.removeprefix(PREFIX).partition(":")[0]
 
 
+STORE_KEYS = "PERSONKORT_STORE_KEYS"
+
+
 def key_ring(data_dir: str | None = None) -> KeyRing:
-    """The store's key ring from ``PERSONKORT_STORE_KEYS``, or the development key."""
-    configured = os.environ.get("PERSONKORT_STORE_KEYS")
-    return _key_ring(configured, data_dir or os.environ.get("PERSONKORT_DATA_DIR") or "data")
+    """The store's key ring from ``PERSONKORT_STORE_KEYS``; the development key only in
+    development mode, else a MissingKeyError (never a key made up on the spot)."""
+    configured = os.environ.get(STORE_KEYS, "").strip() or None
+    folder = data_dir or os.environ.get("PERSONKORT_DATA_DIR") or "data"
+    return _key_ring(configured, folder, devkeys.dev_mode())
 
 
 @functools.lru_cache(maxsize=8)
-def _key_ring(configured: str | None, folder: str) -> KeyRing:
-    """Read once per setting: every card read needs the ring."""
+def _key_ring(configured: str | None, data_dir: str, dev: bool) -> KeyRing:
+    """Read once per setting (``dev`` is part of the key: a ring made in development mode is
+    never handed out after it is turned off): every card read needs the ring."""
     if configured:
         return KeyRing.parse(configured)
-    path = Path(folder) / "dev-keys" / "store-key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"dev:{base64.b64encode(secrets.token_bytes(32)).decode()}")
-        path.chmod(0o600)
-    return KeyRing.parse(path.read_text().strip())
+    return KeyRing.parse(devkeys.dev_key(data_dir, "store-key", _new_key, STORE_KEYS))
+
+
+def _new_key() -> str:
+    return f"dev:{base64.b64encode(secrets.token_bytes(32)).decode()}"
 
 
 def context(table: str, column: str, record_key: str) -> str:
     return f"{table}.{column}:{record_key}"
+
+
+BYTES_PREFIX = b"enc:v1:"
+
+
+def seal_bytes(ring: KeyRing, data: bytes, context: str) -> bytes:
+    """Seal a blob (a night's extract between pipeline tasks) under the active key, bound to
+    ``context`` (e.g. its file name) so that one sealed blob cannot stand in for another."""
+    kid, key = ring.keys[0]
+    nonce = secrets.token_bytes(12)
+    sealed = AESGCM(key).encrypt(nonce, data, context.encode())
+    return BYTES_PREFIX + kid.encode() + b":" + nonce + sealed
+
+
+def open_bytes(ring: KeyRing, stored: bytes, context: str) -> bytes:
+    """The blob ``seal_bytes`` sealed. Fails closed: a blob that is not sealed, or was changed,
+    or belongs elsewhere, raises (an unauthenticated pickle must never be loaded)."""
+    if not stored.startswith(BYTES_PREFIX):
+        raise KeyRingError("not a sealed blob")
+    kid, sep, rest = stored.removeprefix(BYTES_PREFIX).partition(b":")
+    key = dict(ring.keys).get(kid.decode(errors="replace"))
+    if not sep or key is None:
+        raise KeyRingError(f"store key {kid.decode(errors='replace')!r} is not in the key ring")
+    return AESGCM(key).decrypt(rest[:12], rest[12:], context.encode())

@@ -25,6 +25,7 @@ from personkort.reconcile.incremental import CardState, Incremental
 from personkort.records import Extract
 from personkort.store import models as m
 from personkort.store.crypto import KeyRing, context, key_ring
+from personkort.store.quarantine import quarantine_insert_rows
 
 VERSIONED = (
     m.SourceRecord,
@@ -267,7 +268,7 @@ def write_night(
                 if earlier.get(c) != a
             ],
         )
-        _insert_night_rows(conn, night, extract, result, changes)
+        _insert_night_rows(conn, night, extract, result, changes, keys)
     return NightWrite(
         records_new=len(new),
         records_changed=len(changed),
@@ -334,7 +335,8 @@ def _write_match_keys(
 
 
 def _reviewed(result: Reconciliation) -> set[str]:
-    return {item.record for item in result.reviews}
+    """Both sides of every pending pair: each card involved awaits review (spec/policy.md)."""
+    return {key for item in result.reviews for key in (item.record, item.candidate)}
 
 
 def _insert_night_rows(
@@ -343,21 +345,10 @@ def _insert_night_rows(
     extract: Extract,
     result: Reconciliation,
     changes: Sequence[CardChange],
+    keys: KeyRing,
 ) -> None:
-    _insert(
-        conn,
-        m.QuarantineRow,
-        [
-            {
-                "night_id": night,
-                "register": q.register.value,
-                "location": q.location,
-                "reason": q.reason,
-                "raw": q.raw,
-            }
-            for q in extract.quarantine
-        ],
-    )
+    # raw lines hold diagnoses, free text and addresses: sealed to their night and place
+    _insert(conn, m.QuarantineRow, quarantine_insert_rows(night, extract.quarantine, keys))
     _insert(
         conn,
         m.FindingRow,

@@ -84,19 +84,35 @@ def decisions(conn: sa.Connection) -> list[Decision]:
 
 
 def add_decision(
-    engine: sa.Engine, a: str, b: str, same: bool, steward: str, reason: str | None = None
+    conn: sa.Connection,
+    a: str,
+    b: str,
+    same: bool,
+    steward: str,
+    reason: str | None = None,
+    at: dt.datetime | None = None,
 ) -> None:
-    """Record a steward's ruling; the newest ruling on a pair wins from the next night on."""
-    with engine.begin() as conn:
-        conn.execute(
-            sa.insert(m.DecisionRow).values(
-                record_a=a,
-                record_b=b,
-                same=same,
-                steward=steward,
-                reason=reason,
-                decided_at=dt.datetime.now(dt.UTC),
-            )
+    """Record a steward's ruling on the caller's transaction; the newest ruling on a pair wins
+    from the next night on."""
+    conn.execute(
+        sa.insert(m.DecisionRow).values(
+            record_a=a,
+            record_b=b,
+            same=same,
+            steward=steward,
+            reason=reason,
+            decided_at=at or dt.datetime.now(dt.UTC),
+        )
+    )
+
+
+def reviews(engine: sa.Engine, night: int | None) -> list[sa.Row]:
+    """A night's uncertain pairs, in the order they were queued."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(m.ReviewRow).where(m.ReviewRow.night_id == night).order_by(m.ReviewRow.id)
+            ).all()
         )
 
 

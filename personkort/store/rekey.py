@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from personkort.store import models as m
 from personkort.store.crypto import KeyRing, context
+from personkort.store.quarantine import rekey_quarantine
 
 SEALED = (
     (m.StateBenefitRow, "state_benefit", ("diagnosis", "justification")),
@@ -44,4 +45,4 @@ def rekey(engine: sa.Engine, ring: KeyRing, batch: int = 1000) -> int:
                         conn.execute(sa.update(table).where(table.id == row.id).values(**values))
                         changed += len(values)
                 last_id = rows[-1].id
-    return changed
+    return changed + rekey_quarantine(engine, ring, batch=batch)

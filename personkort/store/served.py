@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from personkort.card import Card
-from personkort.consents import ConsentRecord, record_of
+from personkort.consents import ConsentRecord
 from personkort.store import models as m
 from personkort.store.cards import read_card
+from personkort.store.consents import record_of
 from personkort.store.crypto import KeyRing, key_ring
 from personkort.store.nights import published_night
 from personkort.store.queries import card_id_for_ident

@@ -1,0 +1,259 @@
+"""Consents: registered, withdrawn and searched by the caseworkers of the office given them.
+
+Each passes the same gate as opening the card (kode 6, skjermet, own card) and answers a person
+the caller may not open exactly as an unknown one. A registration or withdrawal and its audit
+event are stored in one transaction, or neither is; searches and refusals are audited too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from personkort.audit import AuditLog, begin_write
+from personkort.card import Card
+from personkort.consents import ConsentError, ConsentRecord, NewConsent, check_new
+from personkort.ident import IdentError, normalise, parse
+from personkort.policy.engine import Caseworker, gate
+from personkort.services import events
+from personkort.services.errors import Denied, Invalid, NotFound, missing_role, store_unavailable
+from personkort.services.lookup import purpose_of, unknown_person
+from personkort.services.policies import PolicyHolder
+from personkort.store import consents as repository
+from personkort.store.served import ServedCards
+
+ROLE = "veileder"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentView:
+    """A consent as its office's caseworkers see it; ``in_force``: it opens its scope now
+    (registered under a verified number of the card, within its period, not withdrawn)."""
+
+    record: ConsentRecord
+    in_force: bool
+
+
+def unknown_consent(trace: str) -> NotFound:
+    return NotFound("ukjent_samtykke", "No such consent at your office.", trace)
+
+
+class ConsentService:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        cards: ServedCards,
+        policies: PolicyHolder,
+        audit: AuditLog,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.engine = engine
+        self.cards = cards
+        self.policies = policies
+        self.audit = audit
+        self.clock = clock
+
+    def register(
+        self,
+        worker: Caseworker,
+        *,
+        ident: str,
+        scope: str,
+        valid_from: dt.date,
+        valid_to: dt.date,
+        form_reference: str,
+        purpose: str | None = None,
+    ) -> ConsentView:
+        trace, clean = uuid.uuid4().hex, purpose_of(purpose)
+        self._role(worker, trace)
+        number = self._number(ident)
+        card = self._open(worker, number, clean, trace, "consent_register")
+        if number not in card.verified_idents:
+            self._refused(worker, trace, "ikke_verifisert_ident", card, number, clean)
+            raise Invalid(
+                "ikke_verifisert_ident",
+                "A consent must be registered under a number a state register holds for the "
+                "person (Arena or Infotrygd); this number is only in a municipal record.",
+                trace,
+            )
+        current = self.policies.current()
+        new = NewConsent(
+            number,
+            worker.office,
+            scope,
+            valid_from,
+            valid_to,
+            form_reference.strip(),
+            worker.sub,
+            self.clock(),
+        )
+        try:
+            check_new(new, scopes=current.consent_scopes, max_months=current.consent_max_months)
+        except ConsentError as exc:
+            raise Invalid(exc.code, str(exc), trace) from None
+        try:
+            with begin_write(self.engine) as conn:
+                record = repository.insert(conn, new)
+                events.record(
+                    self.audit,
+                    "consent_registered",
+                    worker,
+                    {**_details(record), "purpose": clean, "trace_id": trace},
+                    ident=number,
+                    idents=card.all_idents,
+                    trace_id=trace,
+                    conn=conn,
+                )
+        except sa.exc.SQLAlchemyError:
+            raise store_unavailable(trace) from None
+        return ConsentView(record, self._counts(record, card, worker))
+
+    def withdraw(
+        self, worker: Caseworker, consent_id: int, purpose: str | None = None
+    ) -> ConsentView:
+        trace, clean = uuid.uuid4().hex, purpose_of(purpose)
+        self._role(worker, trace)
+        try:
+            with self.engine.connect() as conn:
+                record = repository.get(conn, consent_id)
+        except sa.exc.SQLAlchemyError:
+            raise store_unavailable(trace) from None
+        if record is None or record.office != worker.office:
+            raise unknown_consent(trace)
+        card = self._card(record.person_ident, trace)
+        if card is not None:
+            decision = gate(worker, card, self.policies.current(), purpose=clean)
+            if not decision.permitted:
+                self._refused(worker, trace, decision.reason_codes[0], card, None, clean)
+                raise unknown_consent(trace)
+        try:
+            with begin_write(self.engine) as conn:
+                after = repository.withdraw(conn, consent_id, by=worker.sub, now=self.clock())
+                assert after is not None
+                events.record(
+                    self.audit,
+                    "consent_withdrawn",
+                    worker,
+                    {**_details(after), "purpose": clean, "trace_id": trace},
+                    ident=record.person_ident,
+                    idents=card.all_idents if card else (),
+                    trace_id=trace,
+                    conn=conn,
+                )
+        except sa.exc.SQLAlchemyError:
+            raise store_unavailable(trace) from None
+        return ConsentView(after, False)
+
+    def search(
+        self, worker: Caseworker, ident: str, purpose: str | None = None
+    ) -> list[ConsentView]:
+        """The consents given to the caller's office under any of the person's numbers."""
+        trace, clean = uuid.uuid4().hex, purpose_of(purpose)
+        self._role(worker, trace)
+        card = self._open(worker, self._number(ident), clean, trace, "consent_search")
+        try:
+            with self.engine.connect() as conn:
+                found = repository.for_idents(conn, card.all_idents)
+        except sa.exc.SQLAlchemyError:
+            raise store_unavailable(trace) from None
+        mine = [r for r in found if r.office == worker.office]
+        events.record(
+            self.audit,
+            "consent_search",
+            worker,
+            {
+                "card_id": card.card_id,
+                "decision": "permit",
+                "consent_ids": [r.id for r in mine],
+                "purpose": clean,
+                "trace_id": trace,
+            },
+            idents=card.all_idents,
+            trace_id=trace,
+        )
+        return [ConsentView(r, self._counts(r, card, worker)) for r in mine]
+
+    # -- the steps -------------------------------------------------------------------------
+
+    def _role(self, worker: Caseworker, trace: str) -> None:
+        if ROLE not in worker.roles:
+            error = missing_role(ROLE)
+            raise Denied(error.code, error.message, trace)
+
+    @staticmethod
+    def _number(raw: str) -> str:
+        try:
+            return parse(normalise(raw)).value
+        except IdentError as exc:
+            raise Invalid("ugyldig_ident", f"identity number: {exc.problem.value}") from None
+
+    def _card(self, number: str, trace: str) -> Card | None:
+        try:
+            return self.cards.by_ident(number).card
+        except sa.exc.SQLAlchemyError:
+            raise store_unavailable(trace) from None
+
+    def _open(
+        self, worker: Caseworker, number: str, purpose: str | None, trace: str, action: str
+    ) -> Card:
+        """The person's card if the gate lets this caller act on it; otherwise the answer an
+        unknown person gets, and the refusal is audited."""
+        card = self._card(number, trace)
+        if card is None:
+            self._refused(worker, trace, "ukjent_person", None, number, purpose, action)
+            raise unknown_person(trace)
+        decision = gate(worker, card, self.policies.current(), purpose=purpose)
+        if not decision.permitted:
+            self._refused(worker, trace, decision.reason_codes[0], card, number, purpose, action)
+            raise unknown_person(trace)
+        return card
+
+    def _refused(
+        self,
+        worker: Caseworker,
+        trace: str,
+        code: str,
+        card: Card | None,
+        number: str | None,
+        purpose: str | None,
+        action: str = "consent",
+    ) -> None:
+        events.record(
+            self.audit,
+            "consent_refused",
+            worker,
+            {
+                "card_id": card.card_id if card else None,
+                "decision": "not_found" if code == "ukjent_person" else "deny",
+                "reason_codes": [code],
+                "action": action,
+                "purpose": purpose,
+                "policy_version": self.policies.version,
+                "trace_id": trace,
+            },
+            ident=number,
+            idents=card.all_idents if card else (),
+            trace_id=trace,
+        )
+
+    def _counts(self, record: ConsentRecord, card: Card, worker: Caseworker) -> bool:
+        return record.person_ident in card.verified_idents and (
+            record.as_policy_consent().in_force(worker.office, self.clock())
+        )
+
+
+def _details(record: ConsentRecord) -> dict[str, Any]:
+    return {
+        "consent_id": record.id,
+        "scope": record.scope,
+        "office": record.office,
+        "valid_from": record.valid_from.isoformat(),
+        "valid_to": record.valid_to.isoformat(),
+        "form_reference": record.form_reference,
+        "withdrawn": record.withdrawn_at is not None,
+    }

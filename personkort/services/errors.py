@@ -1,0 +1,54 @@
+"""What a use case can answer besides its result; the edge maps each kind to a status code."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A use case refused or could not be carried out. ``code`` is a stable reason code,
+    ``message`` says why in plain words, ``trace_id`` finds the audit event where there is one."""
+
+    def __init__(self, code: str, message: str, trace_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.trace_id = trace_id
+
+
+class Denied(ServiceError):
+    """The caller may not do this (a missing role, the gate)."""
+
+
+class NotFound(ServiceError):
+    """No such thing, or one this caller may not know exists: the answers are the same."""
+
+
+class Invalid(ServiceError):
+    """The request cannot be carried out as given."""
+
+
+class Unavailable(ServiceError):
+    """The store, the policy or the audit log cannot be used: fail closed, nothing was done."""
+
+
+class RateLimited(ServiceError):
+    """Too many lookups in a short time; ``retry_after`` seconds until the next is allowed."""
+
+    def __init__(self, code: str, message: str, trace_id: str | None, retry_after: int) -> None:
+        super().__init__(code, message, trace_id)
+        self.retry_after = retry_after
+
+
+def store_unavailable(trace_id: str | None = None) -> Unavailable:
+    return Unavailable("lager_utilgjengelig", "The card store is unavailable.", trace_id)
+
+
+def audit_unavailable(trace_id: str | None = None) -> Unavailable:
+    return Unavailable(
+        "revisjonslogg_utilgjengelig",
+        "The audit log cannot be written; nothing was done.",
+        trace_id,
+    )
+
+
+def missing_role(role: str) -> Denied:
+    return Denied("mangler_rolle", f"This needs the role {role}.")
