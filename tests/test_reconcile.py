@@ -75,8 +75,13 @@ def test_a_family_members_number_typed_by_hand_is_not_believed() -> None:
             person(K, "sosio:0301:9", "Ola", "Nordmann", ident=mother, **ADDRESS),
         ]
     )
-    assert frozenset({"arena:2", "kommune:sosio:0301:9"}) in clusters_of(result)
+    # Not on the mother's card, and not auto-linked to the son's either: a card must not carry
+    # a relative's number (issue 10, item 7). A steward decides.
+    assert frozenset({"kommune:sosio:0301:9"}) in clusters_of(result)
     assert result.demoted_idents == ["kommune:sosio:0301:9"]
+    assert [(r.record, r.candidate) for r in result.reviews] == [
+        ("kommune:sosio:0301:9", "arena:2")
+    ]
 
 
 def test_d_number_joins_the_later_fodselsnummer() -> None:

@@ -161,9 +161,11 @@ def test_cards_awaiting_review_are_the_cards_of_queued_records(
         _night(engine, sample / night)
     served = queries.served_night(engine)
     with engine.connect() as conn:
-        queued = set(
-            conn.scalars(sa.select(m.ReviewRow.record_key).where(m.ReviewRow.night_id == served))
-        )
+        queued = conn.execute(
+            sa.select(m.ReviewRow.record_key, m.ReviewRow.candidate_key).where(
+                m.ReviewRow.night_id == served
+            )
+        ).all()
         pending = set(
             conn.scalars(
                 sa.select(m.Card.card_id).where(m.Card.valid_to.is_(None), m.Card.pending_review)
@@ -171,7 +173,8 @@ def test_cards_awaiting_review_are_the_cards_of_queued_records(
         )
     links = {record_key(r, k): card for r, k, card in queries.links(engine)}
     assert queued, "the sample's second night has uncertain pairs"
-    assert pending == {links[r] for r in queued if r in links}
+    # both sides of every pair: each card involved awaits review (spec/policy.md)
+    assert pending == {links[r] for pair in queued for r in pair if r in links}
 
 
 def _current_match_keys(engine: sa.Engine) -> set[tuple[str, int, bool]]:

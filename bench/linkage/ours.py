@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.linkage.inputs import load
+from bench.linkage.inputs import load, mixed_birth_cards
 from personkort.reconcile import pairwise_score, reconcile
 
 
@@ -31,6 +31,7 @@ def main() -> None:
                 "recall": round(score.recall, 5),
                 "f1": round(score.f1, 5),
                 "seconds": round(seconds, 2),
+                "mixed_birth_cards": mixed_birth_cards(result.clusters, data),
                 "review_queue": len(result.reviews),
                 "review_share": round(len(result.reviews) / max(len(data.rows), 1), 5),
                 "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

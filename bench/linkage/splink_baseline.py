@@ -36,7 +36,7 @@ import splink.comparison_library as cl
 from splink import Linker, SettingsCreator, block_on
 from splink.backends.duckdb import DuckDBAPI
 
-from bench.linkage.inputs import load
+from bench.linkage.inputs import load, mixed_birth_cards
 from personkort.reconcile import pairwise_score
 
 if TYPE_CHECKING:  # not exported from the top level in Splink 5
@@ -108,14 +108,12 @@ def main() -> None:
     seconds = time.perf_counter() - start
     peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     score = pairwise_score(clusters, data.truth)
-    strict = pairwise_score(
-        _grouped(
-            linker.clustering.cluster_pairwise_predictions_at_threshold(
-                predictions, threshold_match_probability=STRICT_THRESHOLD
-            )
-        ),
-        data.truth,
+    strict_clusters = _grouped(
+        linker.clustering.cluster_pairwise_predictions_at_threshold(
+            predictions, threshold_match_probability=STRICT_THRESHOLD
+        )
     )
+    strict = pairwise_score(strict_clusters, data.truth)
     print(
         json.dumps(
             {
@@ -126,10 +124,12 @@ def main() -> None:
                 "f1": round(score.f1, 5),
                 "seconds": round(seconds, 2),
                 "peak_mib": peak_mib,
+                "mixed_birth_cards": mixed_birth_cards(clusters, data),
                 "at_0.99": {
                     "precision": round(strict.precision, 5),
                     "recall": round(strict.recall, 5),
                     "f1": round(strict.f1, 5),
+                    "mixed_birth_cards": mixed_birth_cards(strict_clusters, data),
                 },
             }
         )

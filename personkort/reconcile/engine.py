@@ -14,18 +14,24 @@ on the order records arrive in, and an incremental night equals a full rebuild:
    mistyped one): candidate clusters are found by blocking, scored pairwise
    (``scoring.score``), and a record is attached to the best candidate only if it reaches the
    upper threshold and no rival candidate, which it cannot share a card with, comes close.
-   Different valid identity numbers never share a card. Uncertain pairs go to review.
+   Different valid identity numbers never share a card, and look-alikes are never linked on
+   scores alone (``_fits``, ``_clear``: a relative's or a stranger's number, another birth
+   date, two look-alike cards, a second client of one municipal system; docs/reconciliation.md).
+   Uncertain pairs go to review, and every card of a pair carries both sides' markers.
 3. **Leftovers**: records that matched no anchored person are linked to each other above the
    upper threshold (a person known to no state register, registered twice).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
+from personkort import ident as idents_mod
+from personkort.names import ident_distance_small
 from personkort.reconcile.keys import block_keys, match_keys
 from personkort.reconcile.profile import Profile, build_profile, record_key
 from personkort.reconcile.scoring import MatchConfig, names_compatible, score
@@ -150,10 +156,24 @@ class _Reconciler:
                 else:
                     holders[number] = i
         municipal_groups: dict[str, list[int]] = defaultdict(list)
+        # Two clients of one municipal system typed with one held number: at most one of them
+        # holds it. When the names say which (a wife's record with her husband's number), that
+        # one is believed; when they cannot (father and son of one name), neither is.
+        clients: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for i, prof in enumerate(p):
+            if not prof.authoritative and prof.ident in holders:
+                clients[(prof.ident, _system(prof) or "")].append(i)
+        shared: set[int] = set()
+        for (number, _), group in clients.items():
+            if len(group) > 1:
+                named = [i for i in group if self._believable(i, self.held_by[number])]
+                shared.update(i for i in group if len(named) != 1 or i != named[0])
         for i, prof in enumerate(p):
             if prof.authoritative or prof.ident is None:
                 continue
-            if prof.ident in holders:
+            if i in shared:
+                self._demote(i)
+            elif prof.ident in holders:
                 if self._believable(i, self.held_by[prof.ident]):
                     uf.union(holders[prof.ident], i)
                     continue
@@ -163,7 +183,7 @@ class _Reconciler:
         for group in municipal_groups.values():
             first = group[0]
             for i in group[1:]:
-                if self._believable(i, [first]):
+                if _system(p[i]) != _system(p[first]) and self._believable(i, [first]):
                     uf.union(first, i)
             # No state register holds this number: it is unverified evidence, not a key, so it
             # must not keep the record from the person it names (a typo that happens to be
@@ -295,7 +315,11 @@ class _Reconciler:
             by_record[a].append((b, s, ev))
             by_record[b].append((a, s, ev))
         roots = [self.uf.find(i) for i in range(len(self.p))]
-        joins: list[tuple[int, int]] = []
+        systems: dict[int, set[str]] = defaultdict(set)  # anchored card → its municipal systems
+        for k, root in enumerate(roots):
+            if idents.get(root) and (system := _system(self.p[k])):
+                systems[root].add(system)
+        proposed: dict[int, tuple[int, int, list[tuple[int, float, dict[str, str]]]]] = {}
         for i in floating:
             if idents.get(roots[i]):
                 continue  # attached in an earlier round
@@ -305,7 +329,9 @@ class _Reconciler:
                 root = roots[j]
                 if not idents.get(root) or root in forbidden:
                     continue
-                if root not in best or s > best[root][0]:
+                # Ties go to the smaller record key: the order pairs were scored in depends on
+                # which records the run holds, and an incremental run holds fewer.
+                if root not in best or (s, -j) > (best[root][0], -best[root][1]):
                     best[root] = (s, j, ev)
             if not best:
                 continue
@@ -314,23 +340,86 @@ class _Reconciler:
             ranked = sorted(
                 best.items(), key=lambda kv: (not corroborated(kv[1][2]), -kv[1][0], kv[0])
             )
-            _, (top, top_j, top_ev) = ranked[0]
-            rivals = [s for _, (s, _, ev) in ranked[1:] if corroborated(ev)]
-            rival = rivals[0] if rivals else None
-            clear = rival is None or rival < self.config.lower or top - rival >= self.config.margin
-            if top >= self.config.upper and clear and corroborated(top_ev):
-                joins.append((i, top_j))
-                pending_review.pop(i, None)
+            top_root, (top, top_j, top_ev) = ranked[0]
+            rivals = [(s, j, ev) for _, (s, j, ev) in ranked[1:] if corroborated(ev)]
+            clear = self._clear(top, top_j, top_ev, rivals)
+            # One municipal system registers a person once: a second client of the same system
+            # beside a card that has one is someone else (a son named after his father).
+            fits = self._fits(i, idents[top_root]) and _system(self.p[i]) not in systems[top_root]
+            candidates = [(j, s, ev) for _, (s, j, ev) in ranked if s >= self.config.lower]
+            if top >= self.config.upper and clear and fits and corroborated(top_ev):
+                proposed[i] = (top_root, top_j, candidates)
             elif top >= self.config.lower:
-                pending_review[i] = [
-                    (j, s, ev) for _, (s, j, ev) in ranked if s >= self.config.lower
-                ]
+                pending_review[i] = candidates
+        # Two clients of one system that would join one card in the same round: neither does.
+        arriving: dict[tuple[int, str], int] = defaultdict(int)
+        for i, (root, _, _) in proposed.items():
+            if system := _system(self.p[i]):
+                arriving[(root, system)] += 1
+        joins: list[tuple[int, int]] = []
+        for i, (root, j, candidates) in proposed.items():
+            system = _system(self.p[i])
+            if system and arriving[(root, system)] > 1:
+                pending_review[i] = candidates
+            else:
+                joins.append((i, j))
+                pending_review.pop(i, None)
         for i, j in joins:
             anchored = self.uf.find(j)
             root = self.uf.union(i, j)
             if root != anchored:  # keep the numbers with the cluster's new root
                 idents[root] = idents.pop(anchored, frozenset()) | idents.get(root, frozenset())
         return bool(joins)
+
+    def _clear(
+        self,
+        top: float,
+        top_j: int,
+        top_ev: dict[str, str],
+        rivals: list[tuple[float, int, dict[str, str]]],
+    ) -> bool:
+        """No rival person comes close, and no rival is a look-alike of the winner that the
+        record cannot tell apart from it (class c: father and son of one name at one address,
+        twins): scores alone would let a shortened or mistyped given name decide."""
+        if not rivals:
+            return True
+        rival = rivals[0][0]
+        if rival >= self.config.lower and top - rival < self.config.margin:
+            return False
+        for s, j, ev in rivals:
+            if s < self.config.lower:
+                break  # ranked: every later rival scores lower still
+            if _look_alike(self.p[top_j], self.p[j]) and not _tells_apart(top_ev, ev):
+                return False
+        return True
+
+    def _fits(self, i: int, numbers: frozenset[str]) -> bool:
+        """Whether record i's own identity evidence allows it onto a card holding these verified
+        numbers at all, whatever the names and address say (classes a and b of issue 10):
+
+        - a valid number it carries (someone else's, or one no state register holds) is one of
+          the card's: a relative's or a stranger's number on a card would open that person's
+          consents and put two birth dates on one card. The one exception is the person's
+          other kind of number: a fødselsnummer on a card that holds only D-numbers of the same
+          birth date, or the reverse (the registers learn of the change at different speeds);
+        - a mistyped number is one typo from one of the card's numbers: further off, it is most
+          likely a typo of someone else's number (a son's record beside his father's card);
+        - a stated birth date is the birth date of one of the card's numbers.
+        Such a record goes to review or stays on a card of its own."""
+        prof = self.p[i]
+        typed = prof.typed_ident
+        if typed and prof.typed_kind in ("demoted", "unverified"):
+            if typed not in numbers and not (
+                prof.typed_kind == "unverified" and _other_kind_same_birth(typed, numbers)
+            ):
+                return False
+        elif (
+            typed
+            and _eleven_digits(typed)
+            and not any(ident_distance_small(typed, n) for n in numbers)
+        ):
+            return False
+        return not (prof.birth and prof.birth not in {_birth_of(n) for n in numbers})
 
     def _link_leftovers(
         self,
@@ -340,6 +429,7 @@ class _Reconciler:
         pending_review: dict[int, list[tuple[int, float, dict[str, str]]]],
     ) -> None:
         loose = {i for i in floating if not idents.get(self.uf.find(i))}
+        evidence = {i: _Carried.of(self.p[i]) for i in loose}
         for (a, b), (s, ev) in sorted(scored.items()):
             if (
                 a in loose
@@ -348,7 +438,13 @@ class _Reconciler:
                 and corroborated(ev)
                 and not self._kept_apart(a, b)
             ):
-                self.uf.union(a, b)
+                ra, rb = self.uf.find(a), self.uf.find(b)
+                if ra == rb:
+                    continue
+                joined = evidence[ra].join(evidence[rb])
+                if joined is None:
+                    continue  # two numbers or two birth dates: not one card without a steward
+                evidence[self.uf.union(a, b)] = joined
 
     def _kept_apart(self, a: int, b: int) -> bool:
         """A steward ruled that some record on a's card is not the person of some on b's."""
@@ -382,16 +478,29 @@ class _Reconciler:
                 result.protection[n] = _strictest([result.protection.get(n), prof.protection])
             if prof.skjermet:
                 result.skjermet.add(n)
+        pending = _UnionFind(len(ordered_roots))
         for i, candidates in sorted(pending_review.items()):
             n = cluster_of[self.uf.find(i)]
             for j, s, ev in candidates:
                 result.reviews.append(ReviewItem(self.p[i].key, self.p[j].key, s, ev))
-                # Treated as protected until a steward decides: the strictest candidate wins.
-                other = cluster_of[self.uf.find(j)]
-                marker = _strictest([result.protection.get(n), result.protection.get(other)])
+                pending.union(n, cluster_of[self.uf.find(j)])
+        # Until a steward decides, every card of a pending pair is treated as the strictest of
+        # both sides (spec/policy.md, "Uncertain matches"): the record's card may hold the
+        # protected person's address, and so may the candidate's. Cards chained by pairs share
+        # the marker too (if a may be b and a may be c, b may be c), so the result does not
+        # depend on the order pairs are looked at.
+        members: dict[int, list[int]] = defaultdict(list)
+        for n in {cluster_of[self.uf.find(i)] for i in pending_review} | {
+            cluster_of[self.uf.find(j)] for c in pending_review.values() for j, _, _ in c
+        }:
+            members[pending.find(n)].append(n)
+        for group in members.values():
+            marker = _strictest(result.protection.get(n) for n in group)
+            skjermet = any(n in result.skjermet for n in group)
+            for n in group:
                 if marker:
                     result.protection[n] = marker
-                if other in result.skjermet:
+                if skjermet:
                     result.skjermet.add(n)
         return result
 
@@ -431,3 +540,101 @@ def _strictest(markers: Iterable[Protection | None]) -> Protection | None:
     if Protection.FORTROLIG in found:
         return Protection.FORTROLIG
     return None
+
+
+def _look_alike(a: Profile, b: Profile) -> bool:
+    """Two people a record with no number of its own cannot tell apart by name and place: a
+    shared surname, given names that could be one person's, and the same address or the same
+    birth date (father and son of one name at one address; twins)."""
+    return bool(
+        set(a.surname) & set(b.surname)
+        and names_compatible(a, b)
+        and ((a.address and a.address == b.address) or (a.any_birth and a.any_birth == b.any_birth))
+    )
+
+
+def _tells_apart(top: dict[str, str], rival: dict[str, str]) -> bool:
+    """Firm evidence that separates the winner from a look-alike rival: a stated birth date
+    that is the winner's and not the rival's, or a number one typo from the winner's only."""
+    return (top.get("birth") == "equal" and rival.get("birth") == "differ") or (
+        top.get("ident") == "one_typo" and rival.get("ident") != "one_typo"
+    )
+
+
+def _other_kind_same_birth(number: str, numbers: frozenset[str]) -> bool:
+    """A D-nummer beside only fødselsnumre of its birth date, or a fødselsnummer beside only
+    D-numbers of its birth date: one person's two numbers, as far as numbers can tell."""
+    birth, dnr = _birth_of(number), _is_dnr(number)
+    return bool(numbers) and all(_is_dnr(n) != dnr and _birth_of(n) == birth for n in numbers)
+
+
+def _is_dnr(number: str) -> bool:
+    return number[:1] in "4567"
+
+
+def _system(prof: Profile) -> str | None:
+    """The municipal system a record comes from (``kommune:sosio:0301``): one system keeps one
+    client record per person, so two of its clients are two people."""
+    if prof.authoritative:
+        return None
+    return prof.key.rpartition(":")[0]
+
+
+def _eleven_digits(value: str) -> bool:
+    return len(value) == 11 and value.isdigit()
+
+
+def _birth_of(number: str) -> dt.date | None:
+    parsed = idents_mod.try_parse(number)
+    return parsed.birth_date if isinstance(parsed, idents_mod.Ident) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Carried:
+    """What the records of a card with no verified number state about identity: the valid
+    numbers they carry, the mistyped ones, the firm birth dates, and whether one carries a
+    number found to be someone else's."""
+
+    valid: frozenset[str]
+    typed: frozenset[str]
+    births: frozenset[dt.date]
+    someone_elses: bool
+    systems: frozenset[str]  # the municipal systems its records come from
+
+    @classmethod
+    def of(cls, prof: Profile) -> _Carried:
+        valid: set[str] = set()
+        typed: set[str] = set()
+        births: set[dt.date | None] = set()
+        if prof.typed_ident and prof.typed_kind == "unverified":
+            valid.add(prof.typed_ident)
+            births.add(prof.typed_birth)
+        elif prof.typed_ident and _eleven_digits(prof.typed_ident):
+            typed.add(prof.typed_ident)
+        if prof.birth:
+            births.add(prof.birth)
+        firm = frozenset(b for b in births if b)
+        system = _system(prof)
+        return cls(
+            frozenset(valid),
+            frozenset(typed),
+            firm,
+            prof.typed_kind == "demoted",
+            frozenset({system} if system else ()),
+        )
+
+    def join(self, other: _Carried) -> _Carried | None:
+        """The two cards' evidence together, or None when it cannot be one person's: a number
+        found to be someone else's, two valid numbers of one kind, two birth dates, a mistyped
+        number more than one typo from another number on the card, or two clients of one
+        municipal system."""
+        if self.someone_elses or other.someone_elses or self.systems & other.systems:
+            return None
+        valid, typed = self.valid | other.valid, self.typed | other.typed
+        births = self.births | other.births
+        if len(births) > 1 or len({_is_dnr(n) for n in valid}) < len(valid):
+            return None  # two birth dates, or two numbers of one kind
+        for x in typed:
+            if any(y != x and not ident_distance_small(x, y) for y in valid | typed):
+                return None
+        return _Carried(valid, typed, births, False, self.systems | other.systems)

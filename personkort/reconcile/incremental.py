@@ -250,6 +250,8 @@ def _merge(
             result.protection[n] = protection
         if skjermet:
             result.skjermet.add(n)
-    queue = [r for r in reviews if r.record not in recomputed] + part.reviews
+    # Last night's pairs of the records kept as they were; a record gone tonight has none.
+    kept_records = {r for records in kept.values() for r in records}
+    queue = [r for r in reviews if r.record in kept_records] + part.reviews
     result.reviews = sorted(queue, key=attrgetter("record"))  # stable: candidates keep order
     return result

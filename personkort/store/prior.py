@@ -18,9 +18,11 @@ from personkort.reconcile.incremental import CardState, State
 from personkort.store import models as m
 from personkort.store.nights import current_cards, current_links, published_night
 
-# Bump when what a match key means changes: a store written under another version is
-# reconciled in full once, which writes every record's keys again.
-MATCH_STATE_VERSION = 1
+# Bump when what a match key means changes, or what the served cards' markers mean (an
+# incremental night keeps the cards it does not recompute): a store written under another
+# version is reconciled in full once, which writes every record's keys and card again.
+# 2: both cards of a pending review pair carry the strictest marker of both (issue 10).
+MATCH_STATE_VERSION = 2
 IN_CHUNK = 5_000
 
 
