@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from api import routes_audit, routes_consents, routes_lookup, routes_steward
 from api.auth import TokenVerifier
-from api.middleware import install_middleware
+from api.middleware import check_keys, install_middleware
 from api.problems import (
     PROBLEM_JSON,
     Problem,
@@ -46,7 +46,9 @@ GC_THRESHOLDS = (50_000, 50, 1_000)
 
 def create_app(settings: Settings | None = None, *, audit: AuditLog | None = None) -> FastAPI:
     settings = settings or Settings()
-    key_ring()  # a missing or malformed store key stops the start, not every later lookup
+    # Every key first: a missing or malformed one stops the start (naming them all), not
+    # every later lookup; in development mode the development keys are made here, once.
+    check_keys(settings, key_ring)
     engine = open_engine(settings.store_url)
     audit = audit or AuditLog.from_settings(engine, data_dir=settings.data_dir)
     services = build_services(settings, engine, audit)

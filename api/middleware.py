@@ -15,8 +15,8 @@ response carries. Pure ASGI (not BaseHTTPMiddleware), in this order:
    message may hold an identity number).
 
 Every error is problem+json: the handler for Starlette's HTTPException gives 404/405/... a
-stable ``code``. ``install_middleware`` also refuses to start without configured keys outside
-development mode, and warns at every start in development mode.
+stable ``code``. ``check_keys``, which the app factory calls first, refuses to start without
+configured keys outside development mode, and warns at every start in development mode.
 """
 
 from __future__ import annotations
@@ -80,9 +80,8 @@ STORE_KEYS = "PERSONKORT_STORE_KEYS"
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Refuse to start without keys (outside development mode), then guard every request and
-    make every error problem+json."""
-    check_keys(settings)
+    """Guard every request and make every error problem+json. (The app factory has checked the
+    keys with ``check_keys`` before it opened anything.)"""
     app.add_middleware(RequestGuard, settings=settings, owner=app)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from personkort.store.served import Found, ServedCards
 
 log = logging.getLogger("personkort.lookup")
 ROLE = "veileder"
+ELEVEN_DIGITS = re.compile(r"[0-9]{11}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,9 @@ class LookupService:
         """The card holding this number (current or earlier), as this caseworker may see it."""
         clean, trace = purpose_of(purpose), uuid.uuid4().hex
         number = normalise(ident)
+        if not ELEVEN_DIGITS.fullmatch(number):
+            # Not a number any card can hold: nobody is looked up (and nothing to audit).
+            raise Invalid("ugyldig_ident", "An identity number is 11 digits.")
         self._admit(worker, trace, clean, ident=number)
         found = self._read(lambda: self.cards.by_ident(number), trace)
         return self._answer(worker, found, clean, trace, ident=number)
