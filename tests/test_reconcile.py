@@ -131,6 +131,23 @@ def test_father_and_son_of_one_name_make_an_unnumbered_record_uncertain() -> Non
     assert {r.candidate for r in result.reviews} == {"arena:1", "arena:2"}
 
 
+def test_a_maiden_name_sosio_record_joins_the_only_card_that_fits() -> None:
+    """Sosio states no birth date: a married woman's Sosio record under her surname from before
+    the marriage, with no number, has only her given names and address to go by (score 6,
+    review). When nothing else at the address or under that name could be her, it links (seeds
+    2, 3, 4, 10 at 20,000 persons each lost one such pair)."""
+    n = ident(BORN, 200)
+    result = reconcile(
+        [
+            person(IT, n, "ODDNY", "LIEN", ident=n, **ADDRESS),
+            person(K, "sosio:1103:1", "Oddny", "Brekke", **ADDRESS),
+            person(A, "9", "Lise", "Berg", ident=ident(BORN, 300), birth_date=BORN),  # bystander
+        ]
+    )
+    assert frozenset({f"infotrygd:{n}", "kommune:sosio:1103:1"}) in clusters_of(result)
+    assert not result.reviews
+
+
 def test_uncertain_record_of_a_protected_person_is_treated_as_protected() -> None:
     father, son = dt.date(1950, 3, 3), dt.date(1980, 3, 3)
     result = reconcile(

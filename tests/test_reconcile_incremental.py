@@ -258,4 +258,43 @@ def test_a_change_to_what_keys_mean_comes_with_a_new_match_state_version(sample:
     result = reconcile(extract.persons, extract.ident_history, with_keys=True)
     made = repr((sorted(result.keys.items()), sorted(result.floating)))
     digest = hashlib.blake2b(made.encode(), digest_size=8).hexdigest()
-    assert (MATCH_STATE_VERSION, digest) == (2, "b953873a55bb9b03")
+    assert (MATCH_STATE_VERSION, digest) == (3, "b953873a55bb9b03")
+
+
+def test_a_maiden_name_link_follows_a_namesake_moving_in_and_out() -> None:
+    """A numberless Sosio record under a surname from before a marriage links only while no one
+    else it could be shares a block with it: when another Oddny moves to the address (only her
+    record changes), the link must go in the incremental night too, and come back when she
+    leaves."""
+    home = {"address": "Storgata 1", "postnr": "0150"}
+    wife, other = dt.date(1982, 8, 8), dt.date(1950, 3, 3)
+    oddny, lodger = make_ident(wife, 200, synthetic=True), make_ident(other, 300, synthetic=True)
+    assert oddny and lodger
+
+    def night(lodger_home: dict[str, str]) -> Extract:
+        return Extract(
+            persons=[
+                PersonRecord(Register.INFOTRYGD, oddny, "1:loc", oddny, "LIEN", "ODDNY", **home),
+                PersonRecord(
+                    Register.KOMMUNE, "sosio:0301:1", "2:loc", None, "Brekke", "Oddny", **home
+                ),
+                PersonRecord(
+                    Register.ARENA,
+                    "3",
+                    "3:loc",
+                    lodger,
+                    "Hauge",
+                    "Oddny",
+                    birth_date=other,
+                    **lodger_home,
+                ),
+                PersonRecord(Register.ARENA, "4", "4:loc", None, "Berg", "Lise", birth_date=other),
+            ]
+        )
+
+    away, moved_in = night({"address": "Fjellveien 9", "postnr": "5003"}), night(home)
+    linked = [f"infotrygd:{oddny}", "kommune:sosio:0301:1"]
+    assert linked in reconcile(away.persons).clusters
+    assert linked not in reconcile(moved_in.persons).clusters
+    _assert_incremental_equals_full(away, moved_in)
+    _assert_incremental_equals_full(moved_in, away)

@@ -17,6 +17,9 @@ on the order records arrive in, and an incremental night equals a full rebuild:
    Different valid identity numbers never share a card, and look-alikes are never linked on
    scores alone (``_fits``, ``_clear``: a relative's or a stranger's number, another birth
    date, two look-alike cards, a second client of one municipal system; docs/reconciliation.md).
+   One link is made below the upper threshold: a numberless record under a surname from before
+   a marriage, when everything else on it is the card's and no other record fits
+   (``_married_name``).
    Uncertain pairs go to review, and every card of a pair carries both sides' markers.
 3. **Leftovers**: records that matched no anchored person are linked to each other above the
    upper threshold (a person known to no state register, registered twice).
@@ -37,6 +40,14 @@ from personkort.reconcile.profile import Profile, build_profile, record_key
 from personkort.reconcile.scoring import MatchConfig, names_compatible, score
 from personkort.records import IdentHistory, PersonRecord, Protection
 
+# The one evidence below the upper threshold that links on its own (``_married_name``).
+_MAIDEN_NAME = {
+    "ident": "missing",
+    "birth": "missing",
+    "surname": "differ",
+    "given": "equal",
+    "address": "equal",
+}
 MAX_BLOCK = 500  # a blocking key shared by more records than this is too common to compare
 
 
@@ -347,7 +358,10 @@ class _Reconciler:
             # beside a card that has one is someone else (a son named after his father).
             fits = self._fits(i, idents[top_root]) and _system(self.p[i]) not in systems[top_root]
             candidates = [(j, s, ev) for _, (s, j, ev) in ranked if s >= self.config.lower]
-            if top >= self.config.upper and clear and fits and corroborated(top_ev):
+            linked = (top >= self.config.upper and clear and corroborated(top_ev)) or (
+                self._married_name(i, top_root, top_j, top_ev, by_record.get(i, ()), roots)
+            )
+            if fits and linked:
                 proposed[i] = (top_root, top_j, candidates)
             elif top >= self.config.lower:
                 pending_review[i] = candidates
@@ -370,6 +384,29 @@ class _Reconciler:
             if root != anchored:  # keep the numbers with the cluster's new root
                 idents[root] = idents.pop(anchored, frozenset()) | idents.get(root, frozenset())
         return bool(joins)
+
+    def _married_name(
+        self,
+        i: int,
+        top_root: int,
+        top_j: int,
+        top_ev: dict[str, str],
+        pairs: Iterable[tuple[int, float, dict[str, str]]],
+        roots: list[int],
+    ) -> bool:
+        """A municipal record under a surname from before a marriage: no number of any kind,
+        no stated birth date, the same given names and the same address (and postnr) as the
+        card, only the surname different, and no other record it could be: every record it
+        shares a block with is on that card. Scores alone send it to review (given names and
+        address against a different surname), yet nothing on it can be anyone else's, and it
+        brings no number or birth date onto the card. Sosio states no birth date, so a married
+        woman's Sosio record under her maiden name had no other way onto her card."""
+        prof, card = self.p[i], self.p[top_j]
+        if prof.authoritative or prof.ident or prof.typed_ident or prof.birth:
+            return False
+        if top_ev != _MAIDEN_NAME or not prof.postnr or prof.postnr != card.postnr:
+            return False  # one street address in two towns is two homes
+        return all(roots[j] == top_root for j, _, _ in pairs)
 
     def _clear(
         self,

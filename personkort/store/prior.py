@@ -22,7 +22,9 @@ from personkort.store.nights import current_cards, current_links, published_nigh
 # incremental night keeps the cards it does not recompute): a store written under another
 # version is reconciled in full once, which writes every record's keys and card again.
 # 2: both cards of a pending review pair carry the strictest marker of both (issue 10).
-MATCH_STATE_VERSION = 2
+# 3: a numberless record under a maiden name links below the upper threshold
+#    (engine._married_name): cards an incremental night would keep may have changed.
+MATCH_STATE_VERSION = 3
 IN_CHUNK = 5_000
 
 

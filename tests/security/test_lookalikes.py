@@ -208,6 +208,77 @@ def test_a_second_client_of_one_municipal_system_is_someone_else() -> None:
     assert _alone(result, "kommune:sosio:0301:7")
 
 
+# -- a surname from before a marriage: the one link below the upper threshold ---------------
+
+WIFE = dt.date(1982, 8, 8)
+
+
+def _maiden(*extra: PersonRecord, record: PersonRecord | None = None) -> Reconciliation:
+    """Oddny Lien's Infotrygd card, and a Sosio record 'Oddny Brekke' at her address."""
+    oddny = _ident(WIFE, 200)
+    return reconcile(
+        [
+            _rec(IT, oddny, "ODDNY", "LIEN", ident=oddny, **HOME),
+            record or _rec(K, "sosio:0301:1", "Oddny", "Brekke", **HOME),
+            *extra,
+        ]
+    )
+
+
+def test_a_maiden_name_links_only_when_nothing_else_fits() -> None:
+    """The control: alone at the address, the record joins her card (engine._married_name)."""
+    result = _maiden()
+    assert not _alone(result, "kommune:sosio:0301:1")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        # another Oddny at the address, of another surname (a lodger, a mother-in-law)
+        [_rec(A, "2", "Oddny", "Hauge", ident=_ident(FATHER, 300), birth_date=FATHER, **HOME)],
+        # an Oddny Brekke in the postcode: the record may be hers
+        [_rec(A, "3", "Oddny", "Brekke", ident=_ident(SON, 301), birth_date=SON, postnr="0150")],
+        # another client's record with her first name at the address, known to no state register
+        [_rec(K, "flyt:0301:K-9", "Oddny", "Hauge", birth_date=FATHER, **HOME)],
+        # her card already holds a client of the same Sosio system
+        [_rec(K, "sosio:0301:2", "Oddny", "Lien", **HOME)],
+    ],
+    ids=["namesake_at_address", "maiden_namesake_in_postcode", "municipal_namesake", "system"],
+)
+def test_a_maiden_name_beside_anyone_else_it_could_be_goes_to_review(
+    extra: list[PersonRecord],
+) -> None:
+    result = _maiden(*extra)
+    assert _alone(result, "kommune:sosio:0301:1")
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        # a relative's number (one a register holds) or a stranger's (one none holds)
+        _rec(K, "sosio:0301:1", "Oddny", "Brekke", ident=_ident(FATHER, 100), **HOME),
+        _rec(K, "sosio:0301:1", "Oddny", "Brekke", ident=_ident(SON, 400), **HOME),
+        # a mistyped number
+        _rec(K, "sosio:0301:1", "Oddny", "Brekke", ident="12345678901", **HOME),
+        # given names that only overlap
+        _rec(K, "sosio:0301:1", "Oddny Marie", "Brekke", **HOME),
+        # the same street address in another town
+        _rec(K, "sosio:0301:1", "Oddny", "Brekke", address=HOME["address"], postnr="5003"),
+        # a stated birth date that is not hers
+        _rec(K, "flyt:0301:K-1", "Oddny", "Brekke", birth_date=SON, **HOME),
+    ],
+    ids=["relatives_number", "strangers_number", "typo", "given", "other_town", "birth"],
+)
+def test_a_maiden_name_with_anything_that_could_be_someone_elses_stays_off(
+    record: PersonRecord,
+) -> None:
+    key = f"{record.register}:{record.source_key}"
+    result = _maiden(
+        _rec(IT, _ident(FATHER, 100), "PER", "LIEN", ident=_ident(FATHER, 100)), record=record
+    )
+    assert _alone(result, key)
+
+
 # -- the two-sided marker -----------------------------------------------------------------------
 
 
