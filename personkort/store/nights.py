@@ -73,8 +73,11 @@ def visible(table: type[m.Base], night: int) -> sa.ColumnElement[bool]:
     )
 
 
+_PUBLISHED = sa.select(m.Publication.night_id).where(m.Publication.id == 1)  # built once
+
+
 def published_night(conn: sa.Connection) -> int | None:
-    return conn.scalar(sa.select(m.Publication.night_id).where(m.Publication.id == 1))
+    return conn.scalar(_PUBLISHED)
 
 
 def begin_night(engine: sa.Engine, drop_dir: str, fingerprint: str) -> int:

@@ -51,9 +51,10 @@ def card_for_ident(engine: sa.Engine, ident: str) -> str | None:
         return None if night is None else card_id_for_ident(conn, night, ident)
 
 
-def card_id_for_ident(conn: sa.Connection, night: int, ident: str) -> str | None:
-    """The card of night ``night`` holding this identity number, current or earlier; None if
-    none, or if the number is on more than one card (never guess between two people)."""
+def _card_ids_holding() -> sa.Select[tuple[str]]:
+    """The cards of a night holding an identity number, current or earlier: built once."""
+    night = sa.bindparam("night", type_=sa.Integer)
+    ident = sa.bindparam("ident", type_=sa.String)
     keys = sa.union(
         sa.select(m.SourceRecord.record_key).where(
             m.SourceRecord.ident == ident, visible(m.SourceRecord, night)
@@ -62,12 +63,21 @@ def card_id_for_ident(conn: sa.Connection, night: int, ident: str) -> str | None
             m.IdentHistoryRow.ident == ident, visible(m.IdentHistoryRow, night)
         ),
     ).subquery()
-    cards = conn.scalars(
+    return (
         sa.select(m.CardLink.card_id)
         .distinct()
         .where(m.CardLink.record_key.in_(sa.select(keys.c.record_key)))
         .where(visible(m.CardLink, night))
-    ).all()
+    )
+
+
+_CARD_IDS_HOLDING = _card_ids_holding()
+
+
+def card_id_for_ident(conn: sa.Connection, night: int, ident: str) -> str | None:
+    """The card of night ``night`` holding this identity number, current or earlier; None if
+    none, or if the number is on more than one card (never guess between two people)."""
+    cards = conn.scalars(_CARD_IDS_HOLDING, {"night": night, "ident": ident}).all()
     return cards[0] if len(cards) == 1 else None
 
 
