@@ -102,6 +102,12 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
             problem_ref = {"$ref": "#/components/schemas/Problem"}
             for path in schema.get("paths", {}).values():
                 for operation in path.values():
+                    # The request guard's answers (api/middleware.py), before any route.
+                    guard = ["431"] + (["400", "413", "415"] if "requestBody" in operation else [])
+                    for status in guard:
+                        operation.setdefault("responses", {}).setdefault(
+                            status, {"description": "Refused by the request guard"}
+                        )
                     for status, response in operation.get("responses", {}).items():
                         if status.startswith(("4", "5")):
                             response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}
@@ -135,7 +141,7 @@ def build_services(settings: Settings, engine: Engine, audit: AuditLog) -> Servi
         lookup=LookupService(
             cards, policies, audit, limiter, clock, lambda card_id: successors(engine, card_id)
         ),
-        consents=ConsentService(engine, cards, policies, audit, clock),
+        consents=ConsentService(engine, cards, policies, audit, clock, limiter),
         stewardship=StewardService(engine, audit, clock),
         auditing=AuditQueryService(engine, audit),
     )
@@ -157,7 +163,13 @@ async def _store_unavailable(_request: object, exc: Exception) -> JSONResponse:
 async def _invalid_request(_request: object, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # Never echo the input back: it may hold an identity number.
-    fields = sorted({".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors()})
+    # An unexpected field is named as such: its name is input too (it may be a number).
+    fields = sorted(
+        "unexpected field"
+        if e.get("type") == "extra_forbidden"
+        else ".".join(str(p) for p in e.get("loc", ())[1:])
+        for e in exc.errors()
+    )
     return problem_response(
         Problem(
             type="https://personkort.nav.no/problems/ugyldig_foresporsel",

@@ -21,7 +21,7 @@ class EventSearch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     ident: str | None = Field(default=None, max_length=40)
-    card_id: str | None = Field(default=None, max_length=24)
+    card_id: str | None = Field(default=None, pattern=r"^pk-[0-9a-f]{16}$")
     caseworker: str | None = Field(default=None, max_length=64)
     kind: str | None = Field(default=None, max_length=32)
     decision: Literal["permit", "partial", "deny", "not_found", "moved"] | None = None

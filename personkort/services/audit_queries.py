@@ -78,8 +78,9 @@ class AuditQueryService:
         return to_cef(found)
 
     def verify(self, worker: Caseworker) -> dict[str, Any]:
-        """Recompute the chain and every checkpoint now."""
+        """Recompute the chain and every checkpoint now (reading the whole log: audited)."""
         self._role(worker)
+        self._seen(worker, {"verify": True})
         try:
             result = verify(self.engine, self.audit.keys)
         except sa.exc.SQLAlchemyError:
@@ -93,8 +94,10 @@ class AuditQueryService:
         }
 
     def proof(self, worker: Caseworker, seq: int) -> dict[str, Any]:
-        """The event, its Merkle audit path and the signed checkpoint that covers it."""
+        """The event, its Merkle audit path and the signed checkpoint that covers it (the event's
+        whole body, as hashed: audited)."""
         self._role(worker)
+        self._seen(worker, {"proof_of": seq})
         try:
             return self.audit.prove(seq)
         except (LookupError, IndexError):
@@ -127,6 +130,11 @@ class AuditQueryService:
                 f"{new[:12]}/{name}",
             )
         return "".join(lines)
+
+    def _seen(self, worker: Caseworker, what: dict[str, Any]) -> None:
+        trace = uuid.uuid4().hex
+        details = {"filters": what, "by_person": False, "trace_id": trace}
+        events.record(self.audit, "audit_search", worker, details, trace_id=trace)
 
     @staticmethod
     def _role(worker: Caseworker) -> None:

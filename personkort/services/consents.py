@@ -19,11 +19,19 @@ from personkort.audit import AuditLog, begin_write
 from personkort.card import Card
 from personkort.consents import ConsentError, ConsentRecord, NewConsent, check_new
 from personkort.ident import IdentError, normalise, parse
-from personkort.policy.engine import Caseworker, gate
+from personkort.policy.engine import Caseworker, Decision, evaluate, gate
 from personkort.services import events
-from personkort.services.errors import Denied, Invalid, NotFound, missing_role, store_unavailable
+from personkort.services.errors import (
+    Denied,
+    Invalid,
+    NotFound,
+    missing_role,
+    store_unavailable,
+    too_many,
+)
 from personkort.services.lookup import purpose_of, unknown_person
 from personkort.services.policies import PolicyHolder
+from personkort.services.ratelimit import LookupLimiter
 from personkort.store import consents as repository
 from personkort.store.served import ServedCards
 
@@ -51,12 +59,14 @@ class ConsentService:
         policies: PolicyHolder,
         audit: AuditLog,
         clock: Callable[[], dt.datetime],
+        limiter: LookupLimiter,
     ) -> None:
         self.engine = engine
         self.cards = cards
         self.policies = policies
         self.audit = audit
         self.clock = clock
+        self.limiter = limiter
 
     def register(
         self,
@@ -181,9 +191,15 @@ class ConsentService:
     # -- the steps -------------------------------------------------------------------------
 
     def _role(self, worker: Caseworker, trace: str) -> None:
+        """The role, then the caseworker's rate limit (shared with lookups: a consent search
+        answers whether a number is a client, so it counts as a lookup)."""
         if ROLE not in worker.roles:
             error = missing_role(ROLE)
             raise Denied(error.code, error.message, trace)
+        wait = self.limiter.admit(worker.sub)
+        if wait:
+            self._refused(worker, trace, "for_mange_oppslag", None, None, None, "consent")
+            raise too_many(trace, wait)
 
     @staticmethod
     def _number(raw: str) -> str:
@@ -207,7 +223,14 @@ class ConsentService:
         if card is None:
             self._refused(worker, trace, "ukjent_person", None, number, purpose, action)
             raise unknown_person(trace)
-        decision = gate(worker, card, self.policies.current(), purpose=purpose)
+        current = self.policies.current()
+        decision = gate(worker, card, current, purpose=purpose)
+        if decision.permitted:
+            # A card with nothing on it for this caller (say, only another municipality's RUS
+            # record) is unknown to them here too: its consents would say it exists.
+            view = evaluate(worker, card, [], current, purpose=purpose, now=self.clock())
+            if view.absent:
+                decision = Decision(False, current.version, ["ukjent_person"])
         if not decision.permitted:
             self._refused(worker, trace, decision.reason_codes[0], card, number, purpose, action)
             raise unknown_person(trace)

@@ -50,5 +50,14 @@ def audit_unavailable(trace_id: str | None = None) -> Unavailable:
     )
 
 
+def too_many(trace_id: str, wait: int) -> RateLimited:
+    return RateLimited(
+        "for_mange_oppslag",
+        "Too many lookups in a short time; wait a little and try again.",
+        trace_id,
+        wait,
+    )
+
+
 def missing_role(role: str) -> Denied:
     return Denied("mangler_rolle", f"This needs the role {role}.")

@@ -26,9 +26,9 @@ from personkort.services.errors import (
     Denied,
     Invalid,
     NotFound,
-    RateLimited,
     missing_role,
     store_unavailable,
+    too_many,
 )
 from personkort.services.policies import PolicyHolder
 from personkort.services.ratelimit import LookupLimiter
@@ -109,7 +109,7 @@ class LookupService:
                 details["moved_to"] = moved[0]
                 events.record(self.audit, "lookup", worker, details, trace_id=trace)
                 return Moved(moved[0])
-        return self._answer(worker, found, clean, trace)
+        return self._answer(worker, found, clean, trace, requested=card_id)
 
     # -- the steps -------------------------------------------------------------------------
 
@@ -131,12 +131,7 @@ class LookupService:
         if wait:
             self._refuse(worker, trace, purpose, "for_mange_oppslag", ident=ident, card_id=card_id)
             log.warning("lookup rate limit reached by a caseworker (trace %s)", trace)
-            raise RateLimited(
-                "for_mange_oppslag",
-                "Too many lookups in a short time; wait a little and try again.",
-                trace,
-                wait,
-            )
+            raise too_many(trace, wait)
 
     def _refuse(
         self,
@@ -149,7 +144,7 @@ class LookupService:
         card_id: str | None,
     ) -> None:
         details = events.lookup_details(
-            card_id=card_id,
+            card_id=None,  # not read yet: a typed id is text, scrubbed like any (below)
             decision=None,
             policy_version=self.policies.version,
             purpose=purpose,
@@ -157,6 +152,8 @@ class LookupService:
             outcome="deny",
             codes=[code],
         )
+        if card_id is not None:
+            details["requested_card_id"] = card_id
         events.record(self.audit, "lookup", worker, details, ident=ident, trace_id=trace)
 
     def _read(self, read: Callable[[], Any], trace: str) -> Any:
@@ -182,6 +179,7 @@ class LookupService:
         trace: str,
         *,
         ident: str | None = None,
+        requested: str | None = None,
     ) -> dict[str, Any]:
         """Decide, audit, then answer: the card leaves only after its event is stored."""
         current = self.policies.current()
@@ -194,6 +192,8 @@ class LookupService:
                 purpose=purpose,
                 trace_id=trace,
             )
+            if requested is not None:
+                details["requested_card_id"] = requested  # no such card: text, scrubbed
             events.record(self.audit, "lookup", worker, details, ident=ident, trace_id=trace)
             raise unknown_person(trace)
         now = self.clock()
@@ -244,22 +244,16 @@ class LookupService:
     def _details(
         card_id: str, decision: Decision, version: str, purpose: str | None, trace: str
     ) -> dict[str, Any]:
-        if decision.permitted and decision.absent:
-            # Answered as an unknown person; the event says why, for the auditor.
-            return events.lookup_details(
-                card_id=card_id,
-                decision=decision,
-                policy_version=version,
-                purpose=purpose,
-                trace_id=trace,
-                outcome="not_found",
-                codes=["ukjent_person"],
-                note="ingenting_synlig",
-            )
+        # A card with nothing for this caseworker is answered as an unknown person; the event
+        # says why, for the auditor.
+        absent = decision.permitted and decision.absent
         return events.lookup_details(
             card_id=card_id,
             decision=decision,
             policy_version=version,
             purpose=purpose,
             trace_id=trace,
+            outcome="not_found" if absent else None,
+            codes=["ukjent_person"] if absent else None,
+            note="ingenting_synlig" if absent else None,
         )

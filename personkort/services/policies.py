@@ -48,6 +48,8 @@ class PolicyHolder:
             if self.policy is None or loaded.version != self.policy.version:
                 try:
                     self._activate(loaded)
+                except sa.exc.IntegrityError:
+                    pass  # another worker recorded this version (and its event) a moment ago
                 except (AuditUnavailable, sa.exc.SQLAlchemyError) as exc:
                     self.error = f"activation not recorded: {type(exc).__name__}"
                     log.error("policy %s not activated: %s", loaded.version[:12], self.error)

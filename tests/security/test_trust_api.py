@@ -197,8 +197,10 @@ def test_a_merged_away_id_checks_the_role_audits_and_keeps_the_query(server: Ser
     assert moved.status_code == 308
     assert moved.headers["location"] == f"/api/v1/personkort/{card['card_id']}?view=kort"
     events = server.events(kind="lookup", card_id="pk-00000000000001d1")
-    assert [e["data"]["decision"] for e in events] == ["deny", "moved"]
-    assert events[1]["data"]["moved_to"] == card["card_id"]
+    assert [e["data"]["decision"] for e in events] == ["moved"]
+    assert events[0]["data"]["moved_to"] == card["card_id"]
+    denied = server.events(kind="lookup", decision="deny")
+    assert [e["data"]["requested_card_id"] for e in denied] == ["pk-00000000000001d1"]
 
 
 def test_the_role_is_checked_before_any_person_is_read(server: Server) -> None:
