@@ -172,9 +172,10 @@ def demo(
     console.print(f"store: {store}")
     if serve_after:
         token_hint = (
-            "personkort token --sub Z123456 --employer stat --office nav-oslo --roles veileder"
+            "PERSONKORT_DEV_MODE=1 .venv/bin/personkort token --sub Z123456 --employer stat"
+            " --office nav-oslo --roles veileder"
         )
-        console.print(f"serving http://{host}:{port}/api/v1/docs  (a token: {token_hint})")
+        console.print(f"serving http://{host}:{port}/api/v1  (a token: {token_hint})")
         serve(store=store, host=host, port=port, workers=1)
 
 
