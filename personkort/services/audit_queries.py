@@ -16,7 +16,7 @@ from personkort.audit.export import to_cef
 from personkort.ident import normalise
 from personkort.policy.engine import Caseworker
 from personkort.services import events
-from personkort.services.errors import Denied, NotFound, missing_role, store_unavailable
+from personkort.services.errors import NotFound, missing_role, store_errors
 from personkort.store import policies
 
 ROLE = "revisor"
@@ -54,7 +54,7 @@ class AuditQueryService:
             ident=ident,
             trace_id=trace,
         )
-        try:
+        with store_errors(trace):
             found = self.audit.events(
                 ident=ident,
                 card_id=search.card_id,
@@ -67,8 +67,6 @@ class AuditQueryService:
                 limit=search.limit,
                 offset=search.offset,
             )
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable(trace) from None
         for event in found:
             event["data"].pop("ident_sealed", None)  # findable by HMAC; readable only with the key
         return found
@@ -81,10 +79,8 @@ class AuditQueryService:
         """Recompute the chain and every checkpoint now (reading the whole log: audited)."""
         self._role(worker)
         self._seen(worker, {"verify": True})
-        try:
+        with store_errors():
             result = verify(self.engine, self.audit.keys)
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable() from None
         return {
             "ok": result.ok,
             "events": result.events,
@@ -99,26 +95,21 @@ class AuditQueryService:
         self._role(worker)
         self._seen(worker, {"proof_of": seq})
         try:
-            return self.audit.prove(seq)
+            with store_errors():
+                return self.audit.prove(seq)
         except (LookupError, IndexError):
             raise NotFound("ukjent_hendelse", "No checkpoint covers it yet.") from None
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable() from None
 
     def policies(self, worker: Caseworker) -> list[dict[str, Any]]:
         self._role(worker)
-        try:
+        with store_errors():
             return [{"version": v, "activated_at": a} for v, a in policies.versions(self.engine)]
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable() from None
 
     def policy_diff(self, worker: Caseworker, old: str, new: str) -> str:
         """What changed between two policy versions, as a unified diff of their files."""
         self._role(worker)
-        try:
+        with store_errors():
             files = policies.files_of(self.engine, [old, new])
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable() from None
         if old not in files or new not in files:
             raise NotFound("ukjent_policy", "No such policy version.")
         lines: list[str] = []
@@ -139,8 +130,7 @@ class AuditQueryService:
     @staticmethod
     def _role(worker: Caseworker) -> None:
         if ROLE not in worker.roles:
-            error = missing_role(ROLE)
-            raise Denied(error.code, error.message)
+            raise missing_role(ROLE)
 
 
 def vars_of(search: EventFilter) -> dict[str, Any]:

@@ -22,11 +22,10 @@ from personkort.ident import IdentError, normalise, parse
 from personkort.policy.engine import Caseworker, Decision, evaluate, gate
 from personkort.services import events
 from personkort.services.errors import (
-    Denied,
     Invalid,
     NotFound,
     missing_role,
-    store_unavailable,
+    store_errors,
     too_many,
 )
 from personkort.services.lookup import purpose_of, unknown_person
@@ -106,21 +105,18 @@ class ConsentService:
             check_new(new, scopes=current.consent_scopes, max_months=current.consent_max_months)
         except ConsentError as exc:
             raise Invalid(exc.code, str(exc), trace) from None
-        try:
-            with begin_write(self.engine) as conn:
-                record = repository.insert(conn, new)
-                events.record(
-                    self.audit,
-                    "consent_registered",
-                    worker,
-                    {**_details(record), "purpose": clean, "trace_id": trace},
-                    ident=number,
-                    idents=card.all_idents,
-                    trace_id=trace,
-                    conn=conn,
-                )
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable(trace) from None
+        with store_errors(trace), begin_write(self.engine) as conn:
+            record = repository.insert(conn, new)
+            events.record(
+                self.audit,
+                "consent_registered",
+                worker,
+                {**_details(record), "purpose": clean, "trace_id": trace},
+                ident=number,
+                idents=card.all_idents,
+                trace_id=trace,
+                conn=conn,
+            )
         return ConsentView(record, self._counts(record, card, worker))
 
     def withdraw(
@@ -128,11 +124,8 @@ class ConsentService:
     ) -> ConsentView:
         trace, clean = uuid.uuid4().hex, purpose_of(purpose)
         self._role(worker, trace)
-        try:
-            with self.engine.connect() as conn:
-                record = repository.get(conn, consent_id)
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable(trace) from None
+        with store_errors(trace), self.engine.connect() as conn:
+            record = repository.get(conn, consent_id)
         if record is None or record.office != worker.office:
             raise unknown_consent(trace)
         card = self._card(record.person_ident, trace)
@@ -141,22 +134,19 @@ class ConsentService:
             if not decision.permitted:
                 self._refused(worker, trace, decision.reason_codes[0], card, None, clean)
                 raise unknown_consent(trace)
-        try:
-            with begin_write(self.engine) as conn:
-                after = repository.withdraw(conn, consent_id, by=worker.sub, now=self.clock())
-                assert after is not None
-                events.record(
-                    self.audit,
-                    "consent_withdrawn",
-                    worker,
-                    {**_details(after), "purpose": clean, "trace_id": trace},
-                    ident=record.person_ident,
-                    idents=card.all_idents if card else (),
-                    trace_id=trace,
-                    conn=conn,
-                )
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable(trace) from None
+        with store_errors(trace), begin_write(self.engine) as conn:
+            after = repository.withdraw(conn, consent_id, by=worker.sub, now=self.clock())
+            assert after is not None
+            events.record(
+                self.audit,
+                "consent_withdrawn",
+                worker,
+                {**_details(after), "purpose": clean, "trace_id": trace},
+                ident=record.person_ident,
+                idents=card.all_idents if card else (),
+                trace_id=trace,
+                conn=conn,
+            )
         return ConsentView(after, False)
 
     def search(
@@ -166,11 +156,8 @@ class ConsentService:
         trace, clean = uuid.uuid4().hex, purpose_of(purpose)
         self._role(worker, trace)
         card = self._open(worker, self._number(ident), clean, trace, "consent_search")
-        try:
-            with self.engine.connect() as conn:
-                found = repository.for_idents(conn, card.all_idents)
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable(trace) from None
+        with store_errors(trace), self.engine.connect() as conn:
+            found = repository.for_idents(conn, card.all_idents)
         mine = [r for r in found if r.office == worker.office]
         events.record(
             self.audit,
@@ -194,8 +181,7 @@ class ConsentService:
         """The role, then the caseworker's rate limit (shared with lookups: a consent search
         answers whether a number is a client, so it counts as a lookup)."""
         if ROLE not in worker.roles:
-            error = missing_role(ROLE)
-            raise Denied(error.code, error.message, trace)
+            raise missing_role(ROLE, trace)
         wait = self.limiter.admit(worker.sub)
         if wait:
             self._refused(worker, trace, "for_mange_oppslag", None, None, None, "consent")
@@ -209,10 +195,8 @@ class ConsentService:
             raise Invalid("ugyldig_ident", f"identity number: {exc.problem.value}") from None
 
     def _card(self, number: str, trace: str) -> Card | None:
-        try:
+        with store_errors(trace):
             return self.cards.by_ident(number).card
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable(trace) from None
 
     def _open(
         self, worker: Caseworker, number: str, purpose: str | None, trace: str, action: str

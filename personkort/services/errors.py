@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
 
 class ServiceError(Exception):
     """A use case refused or could not be carried out. ``code`` is a stable reason code,
@@ -42,6 +47,16 @@ def store_unavailable(trace_id: str | None = None) -> Unavailable:
     return Unavailable("lager_utilgjengelig", "The card store is unavailable.", trace_id)
 
 
+@contextlib.contextmanager
+def store_errors(trace_id: str | None = None) -> Iterator[None]:
+    """A store failure inside is the use case's 503: nothing was done (a transaction opened
+    inside has rolled back)."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError:
+        raise store_unavailable(trace_id) from None
+
+
 def audit_unavailable(trace_id: str | None = None) -> Unavailable:
     return Unavailable(
         "revisjonslogg_utilgjengelig",
@@ -59,5 +74,5 @@ def too_many(trace_id: str, wait: int) -> RateLimited:
     )
 
 
-def missing_role(role: str) -> Denied:
-    return Denied("mangler_rolle", f"This needs the role {role}.")
+def missing_role(role: str, trace_id: str | None = None) -> Denied:
+    return Denied("mangler_rolle", f"This needs the role {role}.", trace_id)

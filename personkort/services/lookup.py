@@ -125,8 +125,7 @@ class LookupService:
         """The role, then the rate limit; each refusal is an audit event of its own."""
         if ROLE not in worker.roles:
             self._refuse(worker, trace, purpose, "mangler_rolle", ident=ident, card_id=card_id)
-            error = missing_role(ROLE)
-            raise Denied(error.code, error.message, trace)
+            raise missing_role(ROLE, trace)
         wait = self.limiter.admit(worker.sub)
         if wait:
             self._refuse(worker, trace, purpose, "for_mange_oppslag", ident=ident, card_id=card_id)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from personkort.audit import AuditLog, begin_write
 from personkort.policy.engine import Caseworker
 from personkort.services import events
-from personkort.services.errors import Denied, Invalid, NotFound, missing_role, store_unavailable
+from personkort.services.errors import Invalid, NotFound, missing_role, store_errors
 from personkort.store import queries
 from personkort.store.quarantine import QuarantineItem, quarantine_rows
 
@@ -34,11 +34,9 @@ class StewardService:
     def nights(self, worker: Caseworker) -> list[dict[str, Any]]:
         """Every night, newest first, each saying whether it is the one served."""
         self._role(worker)
-        try:
+        with store_errors():
             served = queries.served_night(self.engine)
             return [{**n, "served": n["id"] == served} for n in queries.nights(self.engine)][::-1]
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable() from None
 
     def night(self, worker: Caseworker, night_id: int) -> dict[str, Any]:
         for n in self.nights(worker):
@@ -52,18 +50,14 @@ class StewardService:
         """A night's quarantined records with their reasons and, for stewards only, the raw
         lines as the register sent them (sealed at rest, opened here)."""
         self._role(worker)
-        try:
+        with store_errors():
             return quarantine_rows(self.engine, night_id, limit=limit, offset=offset, with_raw=True)
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable() from None
 
     def reviews(self, worker: Caseworker) -> list[sa.Row]:
         """The served night's uncertain pairs, with the evidence side by side."""
         self._role(worker)
-        try:
+        with store_errors():
             return queries.reviews(self.engine, queries.served_night(self.engine))
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable() from None
 
     def decide(
         self, worker: Caseworker, record_a: str, record_b: str, same: bool, reason: str | None
@@ -80,19 +74,13 @@ class StewardService:
             "reason": reason,
             "trace_id": trace,
         }
-        try:
-            with begin_write(self.engine) as conn:
-                queries.add_decision(
-                    conn, record_a, record_b, same, worker.sub, reason, self.clock()
-                )
-                events.record(
-                    self.audit, "steward_decision", worker, details, trace_id=trace, conn=conn
-                )
-        except sa.exc.SQLAlchemyError:
-            raise store_unavailable(trace) from None
+        with store_errors(trace), begin_write(self.engine) as conn:
+            queries.add_decision(conn, record_a, record_b, same, worker.sub, reason, self.clock())
+            events.record(
+                self.audit, "steward_decision", worker, details, trace_id=trace, conn=conn
+            )
 
     @staticmethod
     def _role(worker: Caseworker) -> None:
         if ROLE not in worker.roles:
-            error = missing_role(ROLE)
-            raise Denied(error.code, error.message)
+            raise missing_role(ROLE)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from personkort.consents import ConsentRecord, NewConsent
 from personkort.store import models as m
+from personkort.store.queries import aware
 
 
 def insert(conn: sa.Connection, consent: NewConsent) -> ConsentRecord:
@@ -61,14 +62,7 @@ def record_of(row: sa.Row) -> ConsentRecord:
         row.valid_to,
         row.form_reference,
         row.registered_by,
-        _aware(row.registered_at),
-        _aware(row.withdrawn_at),
+        aware(row.registered_at),
+        aware(row.withdrawn_at),
         row.withdrawn_by,
     )
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite returns naive datetimes; everything here is stored in UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
