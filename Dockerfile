@@ -4,6 +4,7 @@ COPY --chown=airflow:root pyproject.toml requirements.lock README.md /opt/person
 COPY --chown=airflow:root personkort /opt/personkort/personkort
 COPY --chown=airflow:root adapters /opt/personkort/adapters
 COPY --chown=airflow:root api /opt/personkort/api
+COPY --chown=airflow:root web /opt/personkort/web
 COPY --chown=airflow:root cli /opt/personkort/cli
 COPY --chown=airflow:root pipeline /opt/personkort/pipeline
 COPY --chown=airflow:root simulator /opt/personkort/simulator

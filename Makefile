@@ -4,8 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PERSONS ?= 20000
+# The browser tests drive Debian's chromium (never a downloaded browser); installed when missing.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint clean browser
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +18,18 @@ $(STAMP): pyproject.toml requirements.lock
 
 setup: $(STAMP)
 
+$(CHROMIUM):
+	$(SUDO) apt-get install -y --no-install-recommends chromium || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+
+browser: $(CHROMIUM)
+
 ## Simulated registers for two nights, read through every adapter (see README).
 run: $(STAMP)
 	$(BIN)/personkort demo --persons $(PERSONS)
 
 ## Lint, format check and the whole test suite (SQLite, and PostgreSQL when reachable).
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n 2

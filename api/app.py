@@ -39,6 +39,7 @@ from personkort.store import Engine, StoreError, open_engine
 from personkort.store.crypto import KeyRingError, key_ring
 from personkort.store.queries import successors
 from personkort.store.served import ServedCards
+from web.app import install_web
 
 log = logging.getLogger("personkort.api")
 GC_THRESHOLDS = (50_000, 50, 1_000)
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
         description="One person card per real person, shown as the caseworker may see it.",
         lifespan=lifespan,
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # served by the pages with the vendored Swagger UI (web/app.py)
         redoc_url=None,
     )
     install_middleware(app, settings)
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
     app.add_exception_handler(KeyRingError, _store_unavailable)
     for module in (routes_lookup, routes_consents, routes_steward, routes_audit):
         app.include_router(module.router, prefix="/api/v1")
+    install_web(app, services)
 
     @app.get("/api/v1/health", tags=["health"])
     def health() -> dict[str, str | None]:

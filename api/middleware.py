@@ -9,7 +9,8 @@ response carries. Pure ASGI (not BaseHTTPMiddleware), in this order:
    ``scope["state"]["caseworker"]`` for the routes;
 3. the body is read while counting: over ``max_body_bytes`` (declared or not, whatever
    Content-Length says) is 413, and reading stops there;
-4. a body that is not JSON by its Content-Type is 415, malformed JSON is 400;
+4. a body that is not JSON by its Content-Type is 415 (outside ``/api/`` a url-encoded form
+   is accepted too, for the pages), malformed JSON is 400;
 5. every response, problems and 404s included, gets ``Cache-Control: no-store`` and the security
    headers; an unhandled error is a 500 problem, logged by type and place only (an exception's
    message may hold an identity number).
@@ -47,7 +48,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+# The pages load every script, style, font and image from this host; data: images are the
+# design system's and Swagger UI's inline icons.
+CSP = (
+    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'; object-src 'none'"
+)
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cache-control", b"no-store"),
     (b"pragma", b"no-cache"),
@@ -203,15 +209,22 @@ class RequestGuard:
             if not message.get("more_body", False):
                 break
         if body:
-            if not _is_json(_header(scope, b"content-type")):
+            content_type = _header(scope, b"content-type")
+            if _is_json(content_type):
+                try:
+                    json.loads(body)
+                except (ValueError, RecursionError):
+                    await refuse(400, "The request body is not well-formed JSON.")
+                    return
+            elif scope["path"].startswith("/api/") or not _is_form(content_type):
+                # The API takes JSON only; the pages' forms post url-encoded fields too.
                 await refuse(415, "A request body must be application/json.")
                 return
-            try:
-                json.loads(body)
-            except (ValueError, RecursionError):
-                await refuse(400, "The request body is not well-formed JSON.")
-                return
-            if b"\\u0000" in body or b"\x00" in body:
+            if (
+                b"\\u0000" in body
+                or b"\x00" in body
+                or (b"%00" in body and not _is_json(content_type))
+            ):
                 # No field of ours holds a NUL, and PostgreSQL refuses one in text: a client's
                 # slip, not a store outage.
                 await refuse(400, "The request body holds a NUL character.")
@@ -254,6 +267,11 @@ def _is_json(content_type: str | None) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     main, _, sub = media.partition("/")
     return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+def _is_form(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/x-www-form-urlencoded"
 
 
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:

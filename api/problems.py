@@ -68,11 +68,16 @@ _STATUS: dict[type[ServiceError], tuple[int, str]] = {
 }
 
 
-async def handle_service_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServiceError)
-    status, title = next(
+def status_of(exc: ServiceError) -> tuple[int, str]:
+    """The HTTP status and title of a service's refusal (the web pages use the same)."""
+    return next(
         (v for kind, v in _STATUS.items() if isinstance(exc, kind)), (500, "Internal Error")
     )
+
+
+async def handle_service_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    status, title = status_of(exc)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     problem = Problem(
         type=f"https://personkort.nav.no/problems/{exc.code}",

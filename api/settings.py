@@ -29,5 +29,10 @@ class Settings(BaseSettings):
     lookups_per_minute: int = 120
     # A signed audit checkpoint at least this often while events arrive (and at shutdown).
     audit_checkpoint_seconds: int = 60
+    # The web pages' CSRF key is derived from this (else from the JWT secret): set it when tokens
+    # come from a JWKS (an identity provider) and the API runs several workers.
+    session_secret: str | None = None
+    # Where the stewards' page links each night's Airflow run (empty: no link).
+    airflow_url: str = "http://localhost:8080"
     # Cards of the served night kept in each API process (0: none). See personkort/store/served.py.
     card_cache_size: int = 20_000

@@ -1,5 +1,5 @@
 """The layers (docs/architecture.md): the domain core imports no store, no application service
-and no edge; the API holds no SQL; the application services import no edge."""
+and no edge; the API and the pages hold no SQL; the application services import no edge."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EDGES = {"adapters", "api", "dags", "cli", "simulator", "pipeline"}
+EDGES = {"adapters", "api", "web", "dags", "cli", "simulator", "pipeline"}
 # Infrastructure and use cases inside the personkort package; everything else there is domain.
 NOT_DOMAIN = ("store", "services", "audit")
 NOT_DOMAIN_FILES = {"nightly.py"}  # the night's use case
@@ -69,6 +69,18 @@ def test_the_api_holds_no_sql_and_only_the_app_factory_knows_the_store() -> None
             bad.append("SQL text")
         if module.name not in WIRING:
             bad += sorted(n for n in imports(module) if n.startswith("personkort.store"))
+        if bad:
+            offenders[module.name] = bad
+    assert offenders == {}
+
+
+def test_the_pages_hold_no_sql_and_reach_the_store_only_through_services() -> None:
+    offenders = {}
+    for module in sorted((ROOT / "web").rglob("*.py")):
+        bad = sorted(roots(module) & PERSISTENCE)
+        if SQL.search(module.read_text(encoding="utf-8")):
+            bad.append("SQL text")
+        bad += sorted(n for n in imports(module) if n.startswith("personkort.store"))
         if bad:
             offenders[module.name] = bad
     assert offenders == {}
