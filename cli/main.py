@@ -175,7 +175,10 @@ def demo(
             "PERSONKORT_DEV_MODE=1 .venv/bin/personkort token --sub Z123456 --employer stat"
             " --office nav-oslo --roles veileder"
         )
-        console.print(f"serving http://{host}:{port}/api/v1  (a token: {token_hint})")
+        console.print(
+            f"open http://{host}:{port}/ and sign in as a demo caseworker, steward or auditor"
+        )
+        console.print(f"the API: http://{host}:{port}/api/v1  (a token: {token_hint})")
         serve(store=store, host=host, port=port, workers=1)
 
 
