@@ -140,6 +140,24 @@ def simulate(
     out.print(summary)
 
 
+def _first_unserved(drops: list[Path], store: str) -> int:
+    """The index of the first drop after the one the store serves: a demo run again in the same
+    folder serves what it served (an older drop is never published over a newer one)."""
+    from adapters.drop import fingerprint
+    from personkort.nightly import already_served
+    from personkort.store import open_engine
+
+    engine = open_engine(store)
+    try:
+        for index in range(len(drops) - 1, -1, -1):
+            if already_served(engine, fingerprint(drops[index])) is not None:
+                console.print(f"{drops[index].name} is served already: kept as it is")
+                return index + 1
+        return 0
+    finally:
+        engine.dispose()
+
+
 @app.command()
 def demo(
     persons: Annotated[
@@ -165,7 +183,8 @@ def demo(
     if not (registers / "night2" / "truth" / "links.csv").exists():
         simulate(persons=persons, seed=seed, nights=2, out_dir=registers)
     store = os.environ.get("PERSONKORT_STORE_URL") or f"sqlite:///{out_dir / 'personkort.sqlite'}"
-    for drop in sorted(p for p in registers.iterdir() if p.name.startswith("night")):
+    drops = sorted(p for p in registers.iterdir() if p.name.startswith("night"))
+    for drop in drops[_first_unserved(drops, store) :]:
         out.rule(f"{drop.name}: {drop}")
         night(drop, store=store, arena_url=None, report=out_dir / f"{drop.name}-report.json")
     links(out_file=out_dir / "links.csv", store=store)
@@ -205,7 +224,7 @@ def night(
     previous night's cards served; rerunning a served night changes nothing."""
     from adapters.drop import fingerprint
     from personkort.nightly import already_served, run_night
-    from personkort.store import open_engine
+    from personkort.store import NightBusy, open_engine
     from personkort.store.crypto import key_ring
 
     if not drop_dir.is_dir():
@@ -227,13 +246,17 @@ def night(
         extract = read_drop(drop_dir, arena_url=arena_url, progress=step, parallel=True)
         read_seconds = time.perf_counter() - started
         bar.update(task, description="reconciling and writing")
-        outcome = run_night(
-            engine,
-            extract,
-            drop_dir=str(drop_dir.resolve()),
-            fingerprint=drop_print,
-            read_seconds=read_seconds,
-        )
+        try:
+            outcome = run_night(
+                engine,
+                extract,
+                drop_dir=str(drop_dir.resolve()),
+                fingerprint=drop_print,
+                read_seconds=read_seconds,
+            )
+        except NightBusy as exc:
+            console.print(f"[red]busy[/]: {exc}; nothing was written")
+            raise typer.Exit(3) from None
     out.print(counts_table(extract))
     summary = {k: v for k, v in outcome.counts.items() if k != "sources"}
     for key, value in summary.items():

@@ -17,7 +17,7 @@ from personkort.gates import GateConfig, GateFailure, check_cards, check_extract
 from personkort.reconcile import MatchConfig, Reconciliation, reconcile
 from personkort.reconcile.incremental import Incremental, reconcile_changes
 from personkort.records import Extract
-from personkort.store import begin_night, finish_night, prior, write_night
+from personkort.store import begin_night, finish_night, lease, prior, write_night
 from personkort.store import models as m
 from personkort.store.nights import Delta, compare_with_served, published_night
 from personkort.store.queries import decisions
@@ -132,6 +132,7 @@ def stage_night(
         with collector.paused():
             result, delta, incremental = _reconcile(engine, extract, config, previous)
             reconciled = time.perf_counter()
+            lease.renew(engine, night)
             written = write_night(
                 engine, night, extract, result, delta=delta, incremental=incremental
             )
@@ -160,10 +161,19 @@ def stage_night(
             )
         if stopped:
             return _stop(engine, night, counts, stopped, night_report)
+        lease.renew(engine, night, staged=True)  # the publish step may run in another process
     except Exception as exc:
-        finish_night(engine, night, "failed", counts=counts, error=f"{type(exc).__name__}: {exc}")
+        finish_night(engine, night, "failed", counts=counts, error=failure_text(exc))
         raise
     return NightOutcome(night, "staged", counts, f"night {night} staged", night_report)
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a failed night records for the stewards: the kind of failure, never its message
+    (a database error quotes the row it failed on: names and identity numbers)."""
+    if isinstance(exc, lease.NightBusy):
+        return f"NightBusy: {exc}"  # our own words, no personal data
+    return f"{type(exc).__name__} (the night's log has the place; no personal data is stored)"
 
 
 def _reconcile(

@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 
 from personkort.store.database import open_engine, store_url
+from personkort.store.lease import NightBusy
 from personkort.store.nights import NightWrite, begin_night, finish_night, write_night
 
 # What the edges name without importing SQLAlchemy themselves: an open store, and its failures.
@@ -11,6 +12,7 @@ StoreError = sa.exc.SQLAlchemyError
 
 __all__ = [
     "Engine",
+    "NightBusy",
     "NightWrite",
     "StoreError",
     "begin_night",

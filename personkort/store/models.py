@@ -61,6 +61,16 @@ class Publication(Base):
     published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class NightLease(Base):
+    """The one row that says which night may write (personkort/store/lease.py)."""
+
+    __tablename__ = "night_lease"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    night_id: Mapped[int | None] = mapped_column(Integer)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class _Versioned:
     valid_from: Mapped[int] = mapped_column(Integer, index=True)
     valid_to: Mapped[int | None] = mapped_column(Integer, index=True)

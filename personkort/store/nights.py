@@ -23,6 +23,7 @@ from personkort.reconcile.card_ids import CardChange, assign_card_ids
 from personkort.reconcile.engine import Reconciliation
 from personkort.reconcile.incremental import CardState, Incremental
 from personkort.records import Extract
+from personkort.store import lease
 from personkort.store import models as m
 from personkort.store.crypto import KeyRing, context, key_ring
 from personkort.store.quarantine import quarantine_insert_rows
@@ -81,18 +82,27 @@ def published_night(conn: sa.Connection) -> int | None:
 
 
 def begin_night(engine: sa.Engine, drop_dir: str, fingerprint: str) -> int:
-    """Roll back any half-written night, then open a new one."""
-    with engine.begin() as conn:
-        rollback_unpublished(conn)
-        return conn.execute(
-            sa.insert(m.Night).returning(m.Night.id),
-            {
-                "drop_dir": drop_dir,
-                "fingerprint": fingerprint,
-                "status": "running",
-                "started_at": now(),
-            },
-        ).scalar_one()
+    """Take the store's night lease (NightBusy if another night holds it), roll back any
+    half-written night (with the lease taken, one is necessarily dead), then open a new one."""
+    try:
+        with engine.begin() as conn:
+            lease.take(conn)
+            rollback_unpublished(conn)
+            night = conn.execute(
+                sa.insert(m.Night).returning(m.Night.id),
+                {
+                    "drop_dir": drop_dir,
+                    "fingerprint": fingerprint,
+                    "status": "running",
+                    "started_at": now(),
+                },
+            ).scalar_one()
+            lease.bind(conn, night)
+            return night
+    except sa.exc.OperationalError as exc:
+        if "locked" in str(exc.orig).lower():  # SQLite: another night is writing right now
+            raise lease.NightBusy("another night is writing to the store; wait for it") from None
+        raise
 
 
 def rollback_unpublished(conn: sa.Connection) -> None:
@@ -122,9 +132,12 @@ def finish_night(
     report: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> None:
-    """Close a night. ``published`` moves the publication pointer to it in the same transaction."""
+    """Close a night. ``published`` moves the publication pointer to it in the same transaction,
+    if the night still holds the lease and is newer than the served one (else NightBusy, and
+    nothing changes); any other status rolls the night's rows back. The lease is given up."""
     with engine.begin() as conn:
         if status == "published":
+            lease.check_publish(conn, night, published_night(conn))
             if conn.scalar(sa.select(sa.func.count()).select_from(m.Publication)):
                 conn.execute(sa.update(m.Publication).values(night_id=night, published_at=now()))
             else:
@@ -138,6 +151,7 @@ def finish_night(
             .where(m.Night.id == night)
             .values(status=status, counts=counts, report=report, error=error, finished_at=now())
         )
+        lease.release(conn, night)
 
 
 def rollback_unpublished_night(conn: sa.Connection, night: int) -> None:
