@@ -31,12 +31,14 @@ from personkort.audit import AuditLog
 from personkort.services import ServiceError
 from personkort.services.audit_queries import AuditQueryService
 from personkort.services.consents import ConsentService
+from personkort.services.health import HealthService
 from personkort.services.lookup import LookupService
 from personkort.services.policies import PolicyHolder
 from personkort.services.ratelimit import LookupLimiter
 from personkort.services.stewardship import StewardService
 from personkort.store import Engine, StoreError, open_engine
 from personkort.store.crypto import KeyRingError, key_ring
+from personkort.store.deadline import Deadline
 from personkort.store.queries import successors
 from personkort.store.served import ServedCards
 from web.app import install_web
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
     # Every key first: a missing or malformed one stops the start (naming them all), not
     # every later lookup; in development mode the development keys are made here, once.
     check_keys(settings, key_ring)
-    engine = open_engine(settings.store_url)
+    engine = open_engine(settings.store_url, timeout=settings.store_timeout_seconds)
     audit = audit or AuditLog.from_settings(engine, data_dir=settings.data_dir)
     services = build_services(settings, engine, audit)
     policies = services.policies
@@ -90,7 +92,24 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
 
     @app.get("/api/v1/health", tags=["health"])
     def health() -> dict[str, str | None]:
+        """Liveness: the process runs (a restart will not help anything else)."""
         return {"status": "ok", "policy_version": policies.version}
+
+    @app.get(
+        "/api/v1/ready",
+        tags=["health"],
+        responses={503: {"description": "Not ready: the failing checks, in words"}},
+    )
+    def ready() -> JSONResponse:
+        """Readiness: the store answers in time, the audit log can be read, a policy is active."""
+        state = services.health.readiness()
+        body = {
+            "status": "ready" if state.ready else "not_ready",
+            "checks": state.checks,
+            "served_night": state.served_night,
+            "policy_version": state.policy_version,
+        }
+        return JSONResponse(body, status_code=200 if state.ready else 503)
 
     def openapi() -> dict[str, object]:
         """The published document: every error is problem+json, 422 included."""
@@ -131,7 +150,9 @@ def build_services(settings: Settings, engine: Engine, audit: AuditLog) -> Servi
     """Every application service, wired once: the one place that knows them all."""
     clock = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
     policies = PolicyHolder(settings.policy_dir, engine, audit, clock)
-    cards = ServedCards(engine, size=settings.card_cache_size)
+    cards = ServedCards(
+        engine, size=settings.card_cache_size, deadline=Deadline(settings.store_timeout_seconds)
+    )
     limiter = LookupLimiter(settings.lookups_per_minute)
     return Services(
         settings=settings,
@@ -146,6 +167,7 @@ def build_services(settings: Settings, engine: Engine, audit: AuditLog) -> Servi
         consents=ConsentService(engine, cards, policies, audit, clock, limiter),
         stewardship=StewardService(engine, audit, clock),
         auditing=AuditQueryService(engine, audit),
+        health=HealthService(engine, audit, policies, Deadline(settings.store_timeout_seconds, 2)),
     )
 
 

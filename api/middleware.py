@@ -64,7 +64,9 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-opener-policy", b"same-origin"),
 )
 _REPLACED = {name for name, _ in SECURITY_HEADERS}
-PUBLIC_PATHS = frozenset({"/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs"})
+PUBLIC_PATHS = frozenset(
+    {"/api/v1/health", "/api/v1/ready", "/api/v1/openapi.json", "/api/v1/docs"}
+)
 # Stable codes for the errors Starlette and FastAPI raise themselves.
 HTTP_CODES = {
     400: "ugyldig_foresporsel",

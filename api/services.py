@@ -9,6 +9,7 @@ from api.settings import Settings
 from personkort.audit import AuditLog
 from personkort.services.audit_queries import AuditQueryService
 from personkort.services.consents import ConsentService
+from personkort.services.health import HealthService
 from personkort.services.lookup import LookupService
 from personkort.services.policies import PolicyHolder
 from personkort.services.stewardship import StewardService
@@ -28,3 +29,4 @@ class Services:
     consents: ConsentService
     stewardship: StewardService
     auditing: AuditQueryService
+    health: HealthService

@@ -34,5 +34,8 @@ class Settings(BaseSettings):
     session_secret: str | None = None
     # Where the stewards' page links each night's Airflow run (empty: no link).
     airflow_url: str = "http://localhost:8080"
+    # The longest a lookup waits for the store (503 beyond); on PostgreSQL also the connect,
+    # statement and (half of it) lock timeouts of the API's connections.
+    store_timeout_seconds: float = 3.0
     # Cards of the served night kept in each API process (0: none). See personkort/store/served.py.
     card_cache_size: int = 20_000

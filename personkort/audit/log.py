@@ -297,6 +297,15 @@ class AuditLog:
         self._frontier = merkle.Frontier()
         self._head = GENESIS
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def last_seq(self) -> int | None:
+        """The newest stored event's number (readiness: the log's table can be read)."""
+        with self.engine.connect() as conn:
+            return conn.scalar(sa.select(sa.func.max(E.seq)))
+
     @classmethod
     def from_settings(cls, engine: sa.Engine, data_dir: str | None = None) -> AuditLog:
         return cls(engine, audit_keys(data_dir))

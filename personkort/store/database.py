@@ -18,8 +18,9 @@ def store_url(url: str | None = None) -> str:
     return url or os.environ.get("PERSONKORT_STORE_URL") or DEFAULT_URL
 
 
-def open_engine(url: str | None = None) -> sa.Engine:
-    """An engine on the store, its schema migrated to the newest version."""
+def open_engine(url: str | None = None, *, timeout: float | None = None) -> sa.Engine:
+    """An engine on the store, its schema migrated to the newest version. ``timeout`` (the
+    API's): on PostgreSQL, connecting, each statement and each lock wait are bounded by it."""
     url = store_url(url)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -30,7 +31,16 @@ def open_engine(url: str | None = None) -> sa.Engine:
         # Enough kept-open connections for the API's worker threads: a connection beyond the
         # pool is opened and closed per use, and a new server backend per lookup is slow.
         pool = int(os.environ.get("PERSONKORT_POOL_SIZE", "20"))
-        engine = sa.create_engine(url, pool_size=pool, max_overflow=pool)
+        connect_args = {"connect_timeout": max(1, round(timeout))} if timeout else {}
+        engine = sa.create_engine(
+            url,
+            pool_size=pool,
+            max_overflow=pool,
+            pool_timeout=timeout or 30,
+            connect_args=connect_args,
+        )
+        if timeout:
+            sa.event.listen(engine, "connect", _pg_timeouts(timeout))
     migrate(engine)
     return engine
 
@@ -42,6 +52,21 @@ def migrate(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def _pg_timeouts(seconds: float):  # type: ignore[no-untyped-def]
+    """Server-side bounds for every new connection: a statement or a lock wait that runs past
+    them is cancelled by the server (a hung server needs the caller's deadline as well)."""
+    statement, lock = int(seconds * 1000), max(100, int(seconds * 500))
+
+    def apply(dbapi_connection: object, _record: object) -> None:
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute(f"SET statement_timeout = {statement}")
+        cursor.execute(f"SET lock_timeout = {lock}")
+        cursor.close()
+        dbapi_connection.commit()  # type: ignore[attr-defined]
+
+    return apply
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

@@ -24,6 +24,7 @@ from personkort.store import models as m
 from personkort.store.cards import read_card
 from personkort.store.consents import record_of
 from personkort.store.crypto import KeyRing, key_ring
+from personkort.store.deadline import Deadline
 from personkort.store.nights import published_night
 from personkort.store.queries import card_id_for_ident
 
@@ -59,7 +60,13 @@ class Found:
 
 
 class ServedCards:
-    def __init__(self, engine: sa.Engine, keys: KeyRing | None = None, size: int = 20_000):
+    def __init__(
+        self,
+        engine: sa.Engine,
+        keys: KeyRing | None = None,
+        size: int = 20_000,
+        deadline: Deadline | None = None,
+    ):
         # Reads need no transaction: a published night is immutable and consents are read in
         # one statement. Autocommit saves the BEGIN and ROLLBACK round trips of each lookup.
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -70,9 +77,17 @@ class ServedCards:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.deadline = deadline or Deadline(0)
 
     def by_ident(self, ident: str) -> Found:
-        """The served card holding this identity number, current or earlier."""
+        """The served card holding this identity number, current or earlier (StoreTimeout
+        past the deadline)."""
+        return self.deadline.run(lambda: self._by_ident(ident))
+
+    def by_card_id(self, card_id: str) -> Found:
+        return self.deadline.run(lambda: self._by_card_id(card_id))
+
+    def _by_ident(self, ident: str) -> Found:
         with self.engine.connect() as conn:
             quick = self._from_cache(conn, ident)
             if quick is not None:
@@ -85,7 +100,7 @@ class ServedCards:
             )
             return self._found(conn, night, card_id)  # type: ignore[arg-type]
 
-    def by_card_id(self, card_id: str) -> Found:
+    def _by_card_id(self, card_id: str) -> Found:
         with self.engine.connect() as conn:
             night = self._served(conn)
             if night is None:
