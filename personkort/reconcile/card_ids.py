@@ -3,7 +3,8 @@
 A card keeps its id while its records stay together. When records of several cards come
 together (a merge) or a card's records part (a split), the cards involved get new ids and an
 event maps the old ids to the new ones, so bookmarks, consents and audit entries that name an
-old id stay resolvable. New ids are derived from the night and the records, so rerunning a night
+old id stay resolvable. New ids are derived from the night's generation (the how-manieth published
+night it is) and the records, so rerunning a night, also after an interrupted or refused one,
 gives the same ids.
 """
 

@@ -237,7 +237,9 @@ def write_night(
         else:
             touched = [n for n, records in enumerate(clusters) if records[0] in redone]
             before = {r: previous_links[r] for r in (*redone, *removed) if r in previous_links}
-        ids, changes = assign_card_ids([clusters[n] for n in touched], before, f"night-{night}")
+        ids, changes = assign_card_ids(
+            [clusters[n] for n in touched], before, f"night-{_generation(conn)}"
+        )
         # the recomputed clusters' ids are set from ``ids`` just below
         card_ids = ids if redone is None else [previous_links.get(c[0], "") for c in clusters]
         for n, card in zip(touched, ids, strict=True):
@@ -296,6 +298,14 @@ def write_night(
         changes=changes,
         card_ids=card_ids,
     )
+
+
+def _generation(conn: sa.Connection) -> int:
+    """Which published night this will be (1 for the first): what new card ids are made from.
+    Not the night's row id, which a refused or interrupted night before it used up, so a rerun
+    after an interruption gives the ids an uninterrupted night would have given."""
+    published = sa.select(sa.func.count()).where(m.Night.status == "published")
+    return (conn.scalar(published) or 0) + 1
 
 
 def current_links(conn: sa.Connection) -> dict[str, str]:
