@@ -2,7 +2,9 @@
 
 Thin on purpose: every task calls one function of ``pipeline.steps``, tested on its own. Bad data
 never retries (a refused file or a gate stops the night, yesterday's cards stay served); a
-transient failure (the database, the file system) retries with backoff.
+transient failure (the database, the file system) retries with backoff. A missing or empty drop
+stops the first task (``ingen_leveranse``). The night's summary is the report task's XCom and
+log (Airflow 3.3 cannot set a run's note from a task: docs/airflow.md).
 
     airflow dags test personkort_nightly --conf '{"drop_dir": "/drops/2026-11-20"}'
 """
@@ -11,9 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from typing import NoReturn
 
 import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 DROPS = os.environ.get("PERSONKORT_DROP_DIR", "/drops/latest")
 STORE = os.environ.get("PERSONKORT_STORE_URL", "")
@@ -33,6 +37,13 @@ RETRY = {
     "on_failure_callback": _notify,
 }
 CARDS = Asset("personkort://store/cards")
+
+
+def _stop(message: str, key: str, value: object = None) -> NoReturn:
+    """Fail the task without retries, keeping ``value`` (else the message) in the task's XCom
+    ``key``, where the UI shows it: a stopped night is a decision about data, not a crash."""
+    get_current_context()["ti"].xcom_push(key, message if value is None else value)
+    raise AirflowFailException(message)
 
 
 def _params() -> tuple[str, str, str]:
@@ -73,9 +84,15 @@ def personkort_nightly() -> None:
 
     @task
     def municipal_files() -> list[str]:
-        from pipeline.steps import municipal_files
+        """Check the drop first (no folder, or nothing in it, stops the run here) and list
+        its municipal files."""
+        from pipeline.steps import NightStopped, municipal_files
 
-        return municipal_files(_params()[0])
+        try:
+            return municipal_files(_params()[0])
+        except NightStopped as stopped:
+            message = str(stopped)
+        _stop(message, "stopped")  # outside the except: the message alone, no chained trace
 
     @task(outlets=[Asset("personkort://registers/kommune")], map_index_template="{{ name }}")
     def extract_municipal(name: str) -> dict:
@@ -84,7 +101,9 @@ def personkort_nightly() -> None:
         drop, _, work = _params()
         return extract(drop, "kommune", work, name)
 
-    @task(retries=0)  # gates are decisions about data: retrying changes nothing
+    # Gates are decisions about data: retrying changes nothing. ``none_failed``: a drop with no
+    # municipal file (the mapped task is skipped) is still staged, and refused on the record.
+    @task(retries=0, trigger_rule="none_failed")
     def stage(_arena: dict, _infotrygd: dict, _municipal: list[dict]) -> dict:
         from pipeline.steps import stage
 
@@ -97,21 +116,33 @@ def personkort_nightly() -> None:
 
         return publish(_params()[1] or None, staged)
 
-    @task(trigger_rule="all_done", retries=0)
-    def report(staged: dict) -> dict:
-        """Write the run report whatever happened; then fail the run if the night was stopped,
-        so that the steward sees it red in the Airflow UI."""
-        from pipeline.steps import NightStopped, write_report
+    # One XCom (``return_value``, or ``report`` on a red night) holding the whole summary: a
+    # dict return would otherwise be split into one XCom per key.
+    @task(trigger_rule="all_done", retries=0, multiple_outputs=False)
+    def report(staged: dict | None) -> dict:
+        """Write the run report whatever happened (``staged`` is None when no night was
+        staged); then fail the run if the night was stopped, so that the steward sees it red in
+        the Airflow UI, with the summary in this task's XCom and log."""
+        import logging
+
+        from pipeline.steps import report, report_text
 
         _, store, work = _params()
-        summary = write_report(store or None, staged["night"], os.path.join(work, "report.json"))
+        ti = get_current_context()["ti"]
+        stopped = ti.xcom_pull(task_ids="municipal_files", key="stopped")
+        summary = report(store or None, staged, os.path.join(work, "report.json"), stopped)
+        logging.getLogger("personkort.nightly").info("run report\n%s", report_text(summary))
+        if summary["status"] == "not_staged":
+            _stop(summary["message"], "report", summary)
         if summary["status"] != "published":
-            raise NightStopped(f"night {summary['night']} {summary['status']}: {staged['message']}")
+            message = f"night {summary['night']} {summary['status']}: {summary['message']}"
+            _stop(message, "report", summary)
         return summary
 
-    staged = stage(
-        extract_arena(), extract_infotrygd(), extract_municipal.expand(name=municipal_files())
-    )
+    files = municipal_files()  # checks the drop before any extract reads it
+    arena, infotrygd = extract_arena(), extract_infotrygd()
+    files >> [arena, infotrygd]
+    staged = stage(arena, infotrygd, extract_municipal.expand(name=files))
     publish(staged) >> report(staged)
 
 

@@ -23,9 +23,33 @@ class NightStopped(RuntimeError):
     """A quality gate stopped the night; the message says why, for the steward."""
 
 
+STILL_SERVED = "stopped, yesterday's cards still served"
+
+
+def check_drop(drop_dir: str) -> list[tuple[Register, str, Path]]:
+    """The drop folder's sources, or a stop with a message for the steward when there is no
+    folder or nothing in it: nothing to read is not a night (and not worth a retry). A drop
+    missing one register is read, and the gates refuse it (``kilde_avvist``) on the record."""
+    drop = Path(drop_dir)
+    if not drop.is_dir():
+        raise NightStopped(
+            f"{STILL_SERVED}: ingen_leveranse: the drop folder {drop_dir} does not exist (nothing"
+            " delivered tonight, or the run's drop_dir / PERSONKORT_DROP_DIR names another"
+            " folder). Leveransemappen finnes ikke; ingen natt er kjørt."
+        )
+    found = sources(drop)
+    if not found:
+        raise NightStopped(
+            f"{STILL_SERVED}: ingen_leveranse: the drop folder {drop_dir} holds no register"
+            " extract (expected arena/arena.sqlite, infotrygd/ and kommune/ files). Leveransemappen"
+            " er tom; ingen natt er kjørt."
+        )
+    return found
+
+
 def municipal_files(drop_dir: str) -> list[str]:
-    """The municipal files of a drop folder: one extract task each."""
-    return [name for register, name, _ in sources(Path(drop_dir)) if register is Register.KOMMUNE]
+    """The municipal files of a drop folder: one extract task each (after ``check_drop``)."""
+    return [name for register, name, _ in check_drop(drop_dir) if register is Register.KOMMUNE]
 
 
 def extract(drop_dir: str, register: str, work_dir: str, name: str | None = None) -> dict[str, Any]:
@@ -34,9 +58,9 @@ def extract(drop_dir: str, register: str, work_dir: str, name: str | None = None
     drop = Path(drop_dir)
     found = [s for s in sources(drop) if s[0].value == register and (name is None or s[1] == name)]
     out = Extract()
-    if not found:
+    if not found:  # located at the drop folder, as ``adapters.drop.read_drop`` does
         out.refusals.append(
-            Refusal(Register(register), name or register, f"no {register} extract delivered")
+            Refusal(Register(register), name or drop_dir, f"no {register} extract delivered")
         )
     infotrygd_files = sum(1 for s in sources(drop) if s[0] is Register.INFOTRYGD)
     started = time.perf_counter()
@@ -101,6 +125,29 @@ def publish(store_url: str | None, staged: dict[str, Any]) -> dict[str, Any]:
         raise NightStopped(staged["message"])
     outcome = NightOutcome(staged["night"], "staged", staged["counts"], "", staged["report"])
     return _summary(publish_staged(open_engine(store_url), outcome))
+
+
+def report(
+    store_url: str | None, staged: dict[str, Any] | None, path: str, stopped: str | None = None
+) -> dict[str, Any]:
+    """The run's report whatever happened, as a file and a summary for the Airflow UI: the
+    staged night's, or (no night staged: no drop, or a task that failed) why there is none;
+    ``stopped`` is the steward message of the task that stopped the run, when one did."""
+    if staged is None:
+        message = stopped or (
+            f"{STILL_SERVED}: the night was not staged: a task before it failed (the red task's"
+            " log says why)."
+        )
+        summary = {"night": None, "status": "not_staged", "message": message, "report_file": path}
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(summary, ensure_ascii=False, indent=1))
+        return summary
+    return {**write_report(store_url, staged["night"], path), "message": staged["message"]}
+
+
+def report_text(summary: dict[str, Any]) -> str:
+    """The summary as lines a steward reads in the task log."""
+    return "\n".join(f"{key}: {value}" for key, value in summary.items() if value is not None)
 
 
 def write_report(store_url: str | None, night: int, path: str) -> dict[str, Any]:

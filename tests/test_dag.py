@@ -27,6 +27,17 @@ sys.path.insert(0, {dags!r})
 from personkort_nightly import dag_object
 run = dag_object.test(run_conf={conf})
 print("STATE=" + str(run.state))
+from sqlalchemy import select
+from airflow.models.taskinstance import TaskInstance
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+with create_session() as session:
+    mine = dict(dag_id=run.dag_id, run_id=run.run_id)
+    tis = session.scalars(select(TaskInstance).filter_by(**mine, map_index=-1)).all()
+    rows = session.scalars(select(XComModel).filter_by(**mine, map_index=-1)).all()
+    xcom = {{f"{{r.task_id}}.{{r.key}}": XComModel.deserialize_value(r) for r in rows}}
+    print("TASKS=" + json.dumps({{ti.task_id: str(ti.state) for ti in tis}}))
+    print("XCOM=" + json.dumps(xcom, default=str))
 """
 
 
@@ -49,6 +60,8 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def run_dag(env: dict[str, str], drop: Path, store: str) -> tuple[str, str]:
+    """Run the DAG once; its final state and everything it printed (then its tasks' states on
+    a ``TASKS=`` line and its XComs, from Airflow's metadata DB, on an ``XCOM=`` line)."""
     conf = {"drop_dir": str(drop), "store_url": store}
     code = RUN.format(dags=str(ROOT / "dags"), conf=repr(conf))
     done = subprocess.run(
@@ -63,6 +76,13 @@ def run_dag(env: dict[str, str], drop: Path, store: str) -> tuple[str, str]:
     lines = output.splitlines()
     state = next((x.split("=", 1)[1] for x in lines if x.startswith("STATE=")), "")
     return state, output
+
+
+def printed(output: str, name: str) -> dict:
+    """The JSON a run printed on its ``NAME=`` line."""
+    return json.loads(
+        next(x for x in output.splitlines() if x.startswith(name + "="))[len(name) + 1 :]
+    )
 
 
 def test_dag_runs_two_nights(airflow_env: dict[str, str], sample: Path, store_url: str) -> None:
@@ -84,6 +104,9 @@ def test_dag_runs_two_nights(airflow_env: dict[str, str], sample: Path, store_ur
         night = queries.nights(engine)[-1]
         assert night["status"] == "published"
         assert night["report"]["counts"]["cards"] == len(cards)
+        shown = printed(output, "XCOM")["report.return_value"]  # the report task's XCom tab
+        assert shown["night"] == number and shown["status"] == "published"
+        assert shown["cards"] == len(cards)
     reports = list(Path(airflow_env["PERSONKORT_WORK_DIR"]).glob("*/report.json"))
     assert reports and all(json.loads(p.read_text())["counts"] for p in reports)
 
@@ -129,6 +152,66 @@ def test_cut_short_infotrygd_stops_the_night(
     night = queries.nights(engine)[-1]
     assert night["status"] == "refused"
     assert info.name in json.dumps(night["report"]) and "trailer" in json.dumps(night["report"])
+
+
+STILL_SERVED = "stopped, yesterday's cards still served"
+
+
+@pytest.mark.parametrize("empty", [False, True], ids=["no-drop-folder", "empty-drop-folder"])
+def test_no_drop_stops_with_a_steward_message(
+    airflow_env: dict[str, str], tmp_path: Path, empty: bool
+) -> None:
+    """The scheduled run of a night with nothing delivered: red at the drop check and at the
+    report, with one message for the steward (no retries, no TypeError), no night recorded."""
+    os.environ["PERSONKORT_DATA_DIR"] = airflow_env["PERSONKORT_DATA_DIR"]
+    drop = tmp_path / "drop"
+    if empty:
+        (drop / "kommune").mkdir(parents=True)
+    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    state, output = run_dag(airflow_env, drop, store)
+    assert state == "failed", output[-3000:]
+    assert "TypeError" not in output and "NoneType" not in output
+    tasks = printed(output, "TASKS")
+    assert tasks["municipal_files"] == "failed" and tasks["report"] == "failed"
+    assert tasks["extract_arena"] == tasks["stage"] == "upstream_failed"
+    why = "holds no register extract" if empty else "does not exist"
+    xcom = printed(output, "XCOM")
+    message = xcom["municipal_files.stopped"]
+    assert message.startswith(f"{STILL_SERVED}: ingen_leveranse: the drop folder {drop} {why}")
+    shown = xcom["report.report"]  # the report task's XCom tab, though it is red
+    assert shown["status"] == "not_staged" and shown["message"] == message
+    assert f"AirflowFailException: {message}" in output
+    assert "NightStopped" not in output  # the message alone, not a chained trace
+    work = Path(airflow_env["PERSONKORT_WORK_DIR"])
+    assert any(
+        json.loads(p.read_text()).get("message") == message for p in work.glob("*/report.json")
+    )
+    assert queries.nights(open_engine(store)) == []
+
+
+@pytest.mark.parametrize("missing", ["infotrygd", "kommune"])
+def test_drop_missing_a_register_is_refused_on_the_record(
+    airflow_env: dict[str, str], sample: Path, store_url: str, tmp_path: Path, missing: str
+) -> None:
+    """A drop without one register is read and refused by the gates (``kilde_avvist``): the
+    night is on the record as refused, the message names the register and the drop. With no
+    municipal file the mapped task is skipped, and the night is still staged and refused."""
+    os.environ["PERSONKORT_DATA_DIR"] = airflow_env["PERSONKORT_DATA_DIR"]
+    drop = tmp_path / "night1"
+    shutil.copytree(sample / "night1", drop, ignore=shutil.ignore_patterns(missing))
+    state, output = run_dag(airflow_env, drop, store_url)
+    assert state == "failed", output[-3000:]
+    assert "TypeError" not in output
+    tasks = printed(output, "TASKS")
+    assert tasks["stage"] == "success" and tasks["publish"] == tasks["report"] == "failed"
+    shown = printed(output, "XCOM")["report.report"]
+    assert shown["status"] == "refused" and shown["night"] == 1
+    assert f"{missing} ({drop}) ble avvist: no {missing} extract delivered" in shown["message"]
+    assert STILL_SERVED in shown["message"]
+    engine = open_engine(store_url)
+    assert queries.served_night(engine) is None
+    (night,) = queries.nights(engine)
+    assert night["status"] == "refused" and "kilde_avvist" in json.dumps(night["report"])
 
 
 def test_dagbag_imports_quickly_without_heavy_work(airflow_env: dict[str, str]) -> None:
