@@ -219,10 +219,20 @@ def night(
     report: Annotated[
         Path | None, typer.Option(help="Write the night's run report (JSON).")
     ] = None,
+    accept_source: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A source accepted as missing, empty or short tonight (e.g. kommune:flyt_0301);"
+            " needs --accepted-by and --accept-reason; audited."
+        ),
+    ] = None,
+    accepted_by: Annotated[str, typer.Option(help="The accepting steward's id.")] = "",
+    accept_reason: Annotated[str, typer.Option(help="Why the sources are accepted.")] = "",
 ) -> None:
     """Read, validate, reconcile and publish one night. A refused or failed night leaves the
     previous night's cards served; rerunning a served night changes nothing."""
     from adapters.drop import fingerprint
+    from personkort.gates import GateConfig, SourceAcceptance
     from personkort.nightly import already_served, run_night
     from personkort.store import NightBusy, open_engine
     from personkort.store.crypto import key_ring
@@ -230,6 +240,15 @@ def night(
     if not drop_dir.is_dir():
         console.print(f"[red]error:[/] drop folder {drop_dir} does not exist")
         raise typer.Exit(2)
+    try:
+        accepted = (
+            SourceAcceptance(frozenset(accept_source), accepted_by, accept_reason)
+            if accept_source
+            else None
+        )
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc} (--accepted-by, --accept-reason)")
+        raise typer.Exit(2) from None
     key_ring()  # the store keys, before any work: outside development mode never made up
     engine = open_engine(store)
     drop_print = fingerprint(drop_dir)
@@ -253,6 +272,7 @@ def night(
                 drop_dir=str(drop_dir.resolve()),
                 fingerprint=drop_print,
                 read_seconds=read_seconds,
+                gates=GateConfig(accepted=accepted),
             )
         except NightBusy as exc:
             console.print(f"[red]busy[/]: {exc}; nothing was written")

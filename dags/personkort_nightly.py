@@ -63,6 +63,13 @@ def _params() -> tuple[str, str, str]:
     params={
         "drop_dir": Param(DROPS, type="string", description="The night's drop folder"),
         "store_url": Param(STORE, type="string", description="Store URL (empty: settings)"),
+        # A steward's acceptance, for this run only, of sources that are missing, empty or far
+        # smaller than last night (e.g. ["kommune:flyt_0301"]); audited, shown in the report.
+        "accept_sources": Param(
+            [], type="array", description="Sources accepted as missing or short tonight"
+        ),
+        "accepted_by": Param("", type="string", description="The accepting steward's id"),
+        "accept_reason": Param("", type="string", description="Why the sources are accepted"),
     },
     tags=["personkort"],
     doc_md=__doc__,
@@ -105,10 +112,19 @@ def personkort_nightly() -> None:
     # municipal file (the mapped task is skipped) is still staged, and refused on the record.
     @task(retries=0, trigger_rule="none_failed")
     def stage(_arena: dict, _infotrygd: dict, _municipal: list[dict]) -> dict:
-        from pipeline.steps import stage
+        from pipeline.steps import acceptance, stage
 
         drop, store, work = _params()
-        return stage(store or None, drop, work)
+        params = get_current_context()["params"]
+        try:
+            accepted = acceptance(
+                params.get("accept_sources"),
+                params.get("accepted_by", ""),
+                params.get("accept_reason", ""),
+            )
+        except ValueError as exc:
+            _stop(f"accept_sources: {exc}", "stopped")
+        return stage(store or None, drop, work, accepted)
 
     @task(retries=0, outlets=[CARDS])
     def publish(staged: dict) -> dict:

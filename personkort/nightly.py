@@ -13,7 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from personkort import collector, report
-from personkort.gates import GateConfig, GateFailure, check_cards, check_extract
+from personkort.gates import (
+    GateConfig,
+    GateFailure,
+    SourceAcceptance,
+    check_cards,
+    check_extract,
+    waived,
+)
 from personkort.reconcile import MatchConfig, Reconciliation, reconcile
 from personkort.reconcile.incremental import Incremental, reconcile_changes
 from personkort.records import Extract
@@ -126,6 +133,17 @@ def stage_night(
     stopped = check_extract(extract, previous, gates)
     if stopped:
         return _stop(engine, night, counts, stopped)
+    if accepted := waived(extract, previous, gates):
+        assert gates.accepted is not None
+        counts["sources_accepted"] = [
+            {**f.as_dict(), "steward": gates.accepted.steward, "reason": gates.accepted.reason}
+            for f in accepted
+        ]
+        try:
+            _audit_acceptance(engine, night, gates.accepted, accepted)
+        except Exception as exc:  # no unaudited acceptance: the night stops
+            finish_night(engine, night, "failed", counts=counts, error=failure_text(exc))
+            raise
     try:
         started = time.perf_counter()
         config = config or MatchConfig()
@@ -166,6 +184,34 @@ def stage_night(
         finish_night(engine, night, "failed", counts=counts, error=failure_text(exc))
         raise
     return NightOutcome(night, "staged", counts, f"night {night} staged", night_report)
+
+
+def _audit_acceptance(
+    engine: sa.Engine, night: int, acceptance: SourceAcceptance, failures: list[GateFailure]
+) -> None:
+    """One audit event per accepted source, stored before the night goes on."""
+    from personkort.audit import AuditLog, audit_keys
+
+    audit = AuditLog(engine, audit_keys())
+    try:
+        for failure in failures:
+            audit.append(
+                "source_accepted",
+                {
+                    "caseworker": {
+                        "sub": acceptance.steward,
+                        "employer": "stat",
+                        "office": "forvaltning",
+                        "roles": ["forvalter"],
+                    },
+                    "night": night,
+                    "source": failure.source,
+                    "gate": failure.code,
+                    "reason": acceptance.reason,
+                },
+            )
+    finally:
+        audit.close()
 
 
 def failure_text(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from adapters.drop import fingerprint, read_or_refuse, sources
 from personkort import collector
+from personkort.gates import GateConfig, SourceAcceptance
 from personkort.nightly import NightOutcome, publish_staged, stage_night
 from personkort.records import Extract, Refusal, Register
 from personkort.store import open_engine
@@ -78,8 +79,14 @@ def extract(drop_dir: str, register: str, work_dir: str, name: str | None = None
     }
 
 
-def stage(store_url: str | None, drop_dir: str, work_dir: str) -> dict[str, Any]:
-    """Put the extracts together, gate them, reconcile and write the night aside."""
+def stage(
+    store_url: str | None,
+    drop_dir: str,
+    work_dir: str,
+    accepted: SourceAcceptance | None = None,
+) -> dict[str, Any]:
+    """Put the extracts together, gate them, reconcile and write the night aside. ``accepted``:
+    sources a steward accepted as missing or short for this night (audited)."""
     extract_all = Extract()
     parts = sorted(Path(work_dir).glob("*.pickle"))
     with collector.paused():
@@ -94,8 +101,16 @@ def stage(store_url: str | None, drop_dir: str, work_dir: str) -> dict[str, Any]
         extract_all,
         drop_dir=drop_dir,
         fingerprint=fingerprint(Path(drop_dir)),
+        gates=GateConfig(accepted=accepted),
     )
     return _summary(outcome)
+
+
+def acceptance(sources: list[str] | None, steward: str, reason: str) -> SourceAcceptance | None:
+    """The DAG run's acceptance parameters, checked (a steward and a reason are required)."""
+    if not sources:
+        return None
+    return SourceAcceptance(frozenset(s.strip() for s in sources), steward.strip(), reason.strip())
 
 
 def _write_sealed(path: Path, data: bytes) -> None:
@@ -162,6 +177,8 @@ def write_report(store_url: str | None, night: int, path: str) -> dict[str, Any]
         "status": row["status"],
         "cards": (row["counts"] or {}).get("cards"),
         "review_queue": (row["counts"] or {}).get("review_queue"),
+        # Sources a steward accepted as missing or short for this night: who, and why.
+        "sources_accepted": (row["counts"] or {}).get("sources_accepted"),
         "possible_double_payments": findings.get("possible_double_payments", {}).get("count"),
         "protection_disagreements": findings.get("protection_disagreements", {}).get("count"),
         "report_file": path,

@@ -17,6 +17,9 @@ from typing import ClassVar
 
 import pytest
 
+from adapters import read_drop
+from adapters.drop import fingerprint
+from personkort.nightly import run_night
 from personkort.reconcile import pairwise_score, record_key
 from personkort.store import open_engine, queries
 from tests.conftest import ROOT, read_csv
@@ -59,10 +62,10 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
-def run_dag(env: dict[str, str], drop: Path, store: str) -> tuple[str, str]:
+def run_dag(env: dict[str, str], drop: Path, store: str, **extra: object) -> tuple[str, str]:
     """Run the DAG once; its final state and everything it printed (then its tasks' states on
     a ``TASKS=`` line and its XComs, from Airflow's metadata DB, on an ``XCOM=`` line)."""
-    conf = {"drop_dir": str(drop), "store_url": store}
+    conf = {"drop_dir": str(drop), "store_url": store, **extra}
     code = RUN.format(dags=str(ROOT / "dags"), conf=repr(conf))
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -212,6 +215,30 @@ def test_drop_missing_a_register_is_refused_on_the_record(
     assert queries.served_night(engine) is None
     (night,) = queries.nights(engine)
     assert night["status"] == "refused" and "kilde_avvist" in json.dumps(night["report"])
+
+
+def test_a_steward_accepts_a_missing_municipal_file_for_one_run(
+    airflow_env: dict[str, str], sample: Path, store_url: str, tmp_path: Path
+) -> None:
+    """The run parameters accept_sources / accepted_by / accept_reason let a night without
+    flyt_0301 (which delivered last night) publish; the report shows the acceptance."""
+    os.environ["PERSONKORT_DATA_DIR"] = airflow_env["PERSONKORT_DATA_DIR"]
+    engine = open_engine(store_url)
+    first = sample / "night1"
+    run_night(engine, read_drop(first), drop_dir=str(first), fingerprint=fingerprint(first))
+    drop = tmp_path / "night2"
+    shutil.copytree(sample / "night2", drop, ignore=shutil.ignore_patterns("flyt_0301_*"))
+    state, output = run_dag(
+        airflow_env,
+        drop,
+        store_url,
+        accept_sources=["kommune:flyt_0301"],
+        accepted_by="Z200001",
+        accept_reason="Oslo kommune varslet nedetid",
+    )
+    assert state == "success", output[-3000:]
+    (accepted,) = printed(output, "XCOM")["report.return_value"]["sources_accepted"]
+    assert accepted["source"] == "kommune:flyt_0301" and accepted["steward"] == "Z200001"
 
 
 def test_dagbag_imports_quickly_without_heavy_work(airflow_env: dict[str, str]) -> None:
