@@ -10,6 +10,7 @@ left half-written (it crashed or was killed) is rolled back.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
@@ -46,6 +47,7 @@ PER_RECORD = (
     m.MunicipalServiceRow,
 )
 CHUNK = 5_000
+BREATHE = 0.1  # seconds: the longest a SQLite night holds the write lock at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +215,7 @@ def write_night(
     the comparison already made; ``incremental``: the result came from an incremental run, so
     only the recomputed records' match keys can have changed."""
     keys = keys or key_ring()
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         if delta is None:
             delta = compare_with_served(conn, extract)
         groups, hashes = delta.groups, delta.hashes
@@ -288,6 +290,7 @@ def write_night(
             ],
         )
         _insert_night_rows(conn, night, extract, result, changes, keys)
+        conn.commit()
     return NightWrite(
         records_new=len(new),
         records_changed=len(changed),
@@ -516,6 +519,20 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def _breathe(conn: sa.Connection) -> None:
+    """On SQLite, commit what the night has written so far, at most every ``BREATHE`` seconds:
+    SQLite has one writer, and a lookup's audit event waited for the whole night's write (10 s
+    and more, then 503). The night's rows stay invisible until it is published, and a night
+    that fails halfway is rolled back by its own night number (``rollback_unpublished_night``),
+    so committing in steps changes nothing anyone can read. PostgreSQL writes in one go."""
+    if conn.dialect.name != "sqlite":
+        return
+    now = time.monotonic()
+    if now - conn.info.get("night_committed", 0.0) >= BREATHE:
+        conn.commit()
+        conn.info["night_committed"] = now
+
+
 def _close(
     conn: sa.Connection, table: type[m.Base], column: Any, keys: Sequence[str], night: int
 ) -> None:
@@ -525,8 +542,10 @@ def _close(
             .where(column.in_(chunk), table.valid_to.is_(None))  # type: ignore[attr-defined]
             .values(valid_to=night)
         )
+        _breathe(conn)
 
 
 def _insert(conn: sa.Connection, table: type[m.Base], rows: Sequence[dict[str, Any]]) -> None:
     for chunk in _chunks(rows):
         conn.execute(sa.insert(table), list(chunk))
+        _breathe(conn)
