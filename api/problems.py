@@ -8,7 +8,15 @@ from fastapi import Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from personkort.services import Denied, Invalid, NotFound, RateLimited, ServiceError, Unavailable
+from personkort.services import (
+    Conflict,
+    Denied,
+    Invalid,
+    NotFound,
+    RateLimited,
+    ServiceError,
+    Unavailable,
+)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -63,6 +71,7 @@ _STATUS: dict[type[ServiceError], tuple[int, str]] = {
     Denied: (403, "Forbidden"),
     NotFound: (404, "Not Found"),
     Invalid: (422, "Unprocessable"),
+    Conflict: (409, "Conflict"),
     RateLimited: (429, "Too Many Requests"),
     Unavailable: (503, "Service Unavailable"),
 }

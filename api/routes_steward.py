@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import caseworker, services
 from api.problems import Id, responses
-from api.schemas import DecisionIn, NightOut, QuarantineOut, ReviewOut
+from api.schemas import DecisionIn, DeferralOut, NightOut, QuarantineOut, ReviewOut, RulingOut
 
 router = APIRouter(prefix="/steward", tags=["stewards"])
 
@@ -45,27 +45,55 @@ def quarantine(
 
 @router.get("/reviews", response_model=list[ReviewOut], responses=responses(401, 403, 503))
 def reviews(request: Request) -> list[ReviewOut]:
-    """The served night's uncertain pairs, with the evidence side by side."""
+    """The served night's uncertain pairs, with the evidence and any ruling or "later" on
+    each; ``ruling_id`` is what a decision passes as ``seen``."""
     return [
         ReviewOut(
-            record_key=r.record_key,
-            candidate_key=r.candidate_key,
-            score=r.score,
-            evidence=r.evidence,
+            id=p.id,
+            record_key=p.record_key,
+            candidate_key=p.candidate_key,
+            score=p.score,
+            evidence=p.evidence,
+            state=p.state,  # type: ignore[arg-type]
+            ruling_id=p.seen,
+            ruling=RulingOut(
+                id=p.ruling.id,
+                same=p.ruling.same,
+                steward=p.ruling.steward,
+                reason=p.ruling.reason,
+                decided_at=p.ruling.decided_at,
+            )
+            if p.ruling
+            else None,
+            deferral=DeferralOut(
+                steward=p.deferral.steward, at=p.deferral.at, comment=p.deferral.comment
+            )
+            if p.deferral
+            else None,
         )
-        for r in services(request).stewardship.reviews(caseworker(request))
+        for p in services(request).stewardship.queue(caseworker(request))
     ]
 
 
-@router.post("/decisions", status_code=201, responses=responses(401, 403, 422, 503))
+@router.post("/decisions", status_code=201, responses=responses(401, 403, 409, 422, 503))
 def decide(body: DecisionIn, request: Request) -> dict[str, Any]:
-    """A steward's ruling: binds every later night, and is an audit event."""
-    services(request).stewardship.decide(
-        caseworker(request), body.record_a, body.record_b, body.same, body.reason
+    """A steward's ruling: binds every later night, and is an audit event. "later" leaves the
+    pair in the queue with the comment. With ``seen``, a pair ruled on since is 409
+    ``allerede_avgjort``, and nothing is stored."""
+    settled = services(request).stewardship.settle(
+        caseworker(request),
+        body.record_a,
+        body.record_b,
+        body.answer,
+        body.reason,
+        seen=body.seen,
     )
     return {
         "record_a": body.record_a,
         "record_b": body.record_b,
-        "same": body.same,
-        "effective": "next night",
+        "outcome": settled.outcome,
+        "same": None if settled.ruling is None else settled.ruling.same,
+        "ruling_id": None if settled.ruling is None else settled.ruling.id,
+        "trace_id": settled.trace_id,
+        "effective": "stays in the queue" if settled.ruling is None else "next night",
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from personkort.purpose import MAX_LENGTH
 
@@ -194,11 +194,43 @@ class ConsentOut(BaseModel):
 
 
 class DecisionIn(BaseModel):
+    """A steward's answer on a pair: ``same`` (true/false), or ``outcome`` (``same``,
+    ``not_same`` or ``later``; "later" needs a ``reason``). ``seen`` is the ruling the steward
+    saw (``ReviewOut.ruling_id``, or ``"none"``): a pair ruled on since is refused with 409."""
+
     model_config = ConfigDict(extra="forbid")
     record_a: str = Field(min_length=1, max_length=80)
     record_b: str = Field(min_length=1, max_length=80)
-    same: bool
+    same: bool | None = None
+    outcome: Literal["same", "not_same", "later"] | None = None
     reason: str | None = Field(default=None, max_length=1000)
+    seen: str | None = Field(default=None, max_length=20, pattern=r"^(none|[0-9]{1,18})$")
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> DecisionIn:
+        if (self.same is None) == (self.outcome is None):
+            raise ValueError("give exactly one of same and outcome")
+        return self
+
+    @property
+    def answer(self) -> str:
+        if self.outcome is not None:
+            return self.outcome
+        return "same" if self.same else "not_same"
+
+
+class RulingOut(BaseModel):
+    id: int
+    same: bool
+    steward: str
+    reason: str | None
+    decided_at: dt.datetime
+
+
+class DeferralOut(BaseModel):
+    steward: str
+    at: dt.datetime | None
+    comment: str
 
 
 class NightOut(BaseModel):
@@ -223,7 +255,14 @@ class QuarantineOut(BaseModel):
 
 
 class ReviewOut(BaseModel):
+    """A queued pair; ``ruling_id`` is what a decision on it passes as ``seen``."""
+
+    id: int | None = None
     record_key: str
     candidate_key: str
     score: float
     evidence: dict[str, Any]
+    state: Literal["open", "later", "decided"] = "open"
+    ruling_id: str = "none"
+    ruling: RulingOut | None = None
+    deferral: DeferralOut | None = None

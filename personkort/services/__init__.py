@@ -7,6 +7,7 @@ See docs/architecture.md.
 """
 
 from personkort.services.errors import (
+    Conflict,
     Denied,
     Invalid,
     NotFound,
@@ -15,4 +16,12 @@ from personkort.services.errors import (
     Unavailable,
 )
 
-__all__ = ["Denied", "Invalid", "NotFound", "RateLimited", "ServiceError", "Unavailable"]
+__all__ = [
+    "Conflict",
+    "Denied",
+    "Invalid",
+    "NotFound",
+    "RateLimited",
+    "ServiceError",
+    "Unavailable",
+]

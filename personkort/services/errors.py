@@ -31,6 +31,10 @@ class Invalid(ServiceError):
     """The request cannot be carried out as given."""
 
 
+class Conflict(ServiceError):
+    """Someone else changed the thing first (e.g. a steward ruled on the pair): nothing done."""
+
+
 class Unavailable(ServiceError):
     """The store, the policy or the audit log cannot be used: fail closed, nothing was done."""
 
