@@ -91,6 +91,19 @@ def test_application_services_import_no_edge() -> None:
         assert not roots(module) & EDGES, module
 
 
+STATEMENT = re.compile(r"\bsa\.(select|insert|update|delete|text)\(")
+
+
+def test_application_services_build_no_statements() -> None:
+    """Every statement lives in a store repository; a service only calls them."""
+    offenders = [
+        module.name
+        for module in sorted((ROOT / "personkort" / "services").rglob("*.py"))
+        if STATEMENT.search(module.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
 def test_adapters_do_not_import_the_api_or_dags() -> None:
     for module in (ROOT / "adapters").rglob("*.py"):
         assert not roots(module) & {"api", "dags", "cli", "simulator"}, module

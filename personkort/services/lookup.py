@@ -3,6 +3,10 @@
 Order: the caller's role (before any person is read), the rate limit, the card, the gate and
 the view, the audit event (durably stored), then the answer. A card never leaves without its
 event; anything that cannot be decided denies.
+
+The caseworkers' page asks ``for_page``: the same lookup, in the same order, whose answer adds
+what the screen needs beside the view (the card's protection markers and which registers'
+records for the person could not be read in the served night: "source unavailable").
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from personkort.audit import AuditLog
+from personkort.card import Card
 from personkort.ident import normalise
 from personkort.policy.engine import Caseworker, Decision, evaluate
 from personkort.purpose import PurposeError, clean_purpose
@@ -32,11 +38,16 @@ from personkort.services.errors import (
 )
 from personkort.services.policies import PolicyHolder
 from personkort.services.ratelimit import LookupLimiter
+from personkort.store.crypto import KeyRing
+from personkort.store.quarantine import iter_quarantine
 from personkort.store.served import Found, ServedCards
 
 log = logging.getLogger("personkort.lookup")
 ROLE = "veileder"
 ELEVEN_DIGITS = re.compile(r"[0-9]{11}")
+# An identity number inside a quarantined raw line: 11 digits not part of a longer run.
+NUMBER_IN_RAW = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
+STATE_REGISTERS = frozenset({"arena", "infotrygd"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +55,78 @@ class Moved:
     """A merged-away card id: the card now lives under ``card_id``."""
 
     card_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A record a register sent for this person that the served night could not read (it is in
+    quarantine): the screen says the source is unavailable instead of "not registered"."""
+
+    register: str
+    section: str  # identity | follow_up | measures | state_benefits | municipal_services
+
+
+@dataclass(frozen=True, slots=True)
+class CardPage:
+    """The view (exactly what the API answers) and what the page shows beside it."""
+
+    view: dict[str, Any]
+    protection: str | None  # the gate let this caseworker open the card: they may know it
+    skjermet: bool
+    gaps: list[Gap]
+
+
+def _section(register: str, location: str, reason: str, raw: str) -> str:
+    """Which part of the card a quarantined record would have filled."""
+    if register == "kommune":
+        return "municipal_services"
+    if register == "arena":
+        table = location.split(":", 1)[0]
+        return {"VEDTAK": "state_benefits", "TILTAKDELTAKER": "measures"}.get(table, "identity")
+    person = "person record" in reason or raw.startswith("1")
+    return "identity" if person else "state_benefits"
+
+
+class QuarantineIndex:
+    """The served night's quarantined records by the identity numbers their raw lines hold.
+
+    A night never changes once published, so the index is built once per night (the raw lines
+    are decrypted in memory here and only the register, the section and the number are kept)."""
+
+    def __init__(self, engine: sa.Engine, keys: KeyRing | None = None) -> None:
+        self.engine = engine
+        self._keys = keys
+        self._night: int | None = None
+        self._by_ident: dict[str, list[tuple[str, str, str | None]]] = {}
+        self._lock = threading.Lock()
+
+    def for_night(self, night: int | None) -> dict[str, list[tuple[str, str, str | None]]]:
+        if night is None:
+            return {}
+        with self._lock:
+            if night != self._night:
+                self._by_ident = self._build(night)
+                self._night = night
+            return self._by_ident
+
+    def _build(self, night: int) -> dict[str, list[tuple[str, str, str | None]]]:
+        index: dict[str, list[tuple[str, str, str | None]]] = {}
+        for r in iter_quarantine(self.engine, night, with_raw=True, keys=self._keys):
+            raw = r.raw or ""
+            section = _section(r.register, r.location, r.reason, raw)
+            owner = _owner_of(r.location) if r.register == "kommune" else None
+            # Infotrygd's fixed-width lines run fields together: its FNR is columns 2 to 12.
+            numbers = {raw[1:12]} if r.register == "infotrygd" else set(NUMBER_IN_RAW.findall(raw))
+            for number in numbers:
+                index.setdefault(number, []).append((r.register, section, owner))
+        return index
+
+
+def _owner_of(location: str) -> str | None:
+    """``sosio_3205:line:10`` -> ``3205``: the municipality whose file held the record."""
+    name = location.split(":", 1)[0]
+    _, _, kommune = name.partition("_")
+    return kommune if kommune.isdigit() else None
 
 
 def purpose_of(text: str | None) -> str | None:
@@ -74,9 +157,21 @@ class LookupService:
         self.clock = clock
         self.successors = successors
         self._store_down = False
+        self.quarantine = QuarantineIndex(cards.engine)
 
     def by_ident(self, worker: Caseworker, ident: str, purpose: str | None) -> dict[str, Any]:
         """The card holding this number (current or earlier), as this caseworker may see it."""
+        return self._by_ident(worker, ident, purpose, with_gaps=False).view
+
+    def for_page(self, worker: Caseworker, ident: str, purpose: str | None) -> CardPage:
+        """``by_ident`` for the caseworkers' page: the same steps in the same order (the served
+        night's quarantine index is read in the read step, before the gate), and an answer that
+        adds the card's markers and its unreadable sources."""
+        return self._by_ident(worker, ident, purpose, with_gaps=True)
+
+    def _by_ident(
+        self, worker: Caseworker, ident: str, purpose: str | None, *, with_gaps: bool
+    ) -> CardPage:
         clean, trace = purpose_of(purpose), uuid.uuid4().hex
         number = normalise(ident)
         if not ELEVEN_DIGITS.fullmatch(number):
@@ -84,7 +179,15 @@ class LookupService:
             raise Invalid("ugyldig_ident", "An identity number is 11 digits.")
         self._admit(worker, trace, clean, ident=number)
         found = self._read(lambda: self.cards.by_ident(number), trace)
-        return self._answer(worker, found, clean, trace, ident=number)
+        quarantined = (
+            self._read(lambda: self.quarantine.for_night(found.night), trace)
+            if with_gaps and found.card is not None
+            else {}
+        )
+        view = self._answer(worker, found, clean, trace, ident=number)
+        card = found.card
+        assert card is not None  # _answer raised for a missing card
+        return CardPage(view, card.protection, card.skjermet, _gaps(worker, card, quarantined))
 
     def by_card_id(
         self, worker: Caseworker, card_id: str, purpose: str | None
@@ -256,3 +359,17 @@ class LookupService:
             codes=["ukjent_person"] if absent else None,
             note="ingenting_synlig" if absent else None,
         )
+
+
+def _gaps(
+    worker: Caseworker, card: Card, quarantined: dict[str, list[tuple[str, str, str | None]]]
+) -> list[Gap]:
+    """The card's records that are in quarantine, as far as this caseworker may know of them:
+    a state register's to everyone who may open the card, a municipality's only to that
+    municipality's own caseworkers (that a person has a municipal record can be the secret)."""
+    found: set[Gap] = set()
+    for number in card.all_idents:
+        for register, section, owner in quarantined.get(number, ()):
+            if register in STATE_REGISTERS or (owner and owner == worker.municipality):
+                found.add(Gap(register, section))
+    return sorted(found, key=lambda g: (g.section, g.register))
