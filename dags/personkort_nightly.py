@@ -46,6 +46,10 @@ def _stop(message: str, key: str, value: object = None) -> NoReturn:
     raise AirflowFailException(message)
 
 
+def _run_id() -> str:
+    return str(get_current_context()["run_id"])
+
+
 def _params() -> tuple[str, str, str]:
     context = get_current_context()
     params = context["params"]
@@ -124,7 +128,7 @@ def personkort_nightly() -> None:
             )
         except ValueError as exc:
             _stop(f"accept_sources: {exc}", "stopped")
-        return stage(store or None, drop, work, accepted)
+        return stage(store or None, drop, work, accepted, run_id=_run_id())
 
     @task(retries=0, outlets=[CARDS])
     def publish(staged: dict) -> dict:

@@ -119,6 +119,7 @@ def stage_night(
     config: MatchConfig | None = None,
     gates: GateConfig | None = None,
     read_seconds: float | None = None,
+    airflow_run_id: str | None = None,
 ) -> NightOutcome:
     """Gate, reconcile and write one night beside the served one, not yet visible: status
     ``staged``, or ``refused`` (a gate stopped it) or ``unchanged`` (already served)."""
@@ -130,6 +131,8 @@ def stage_night(
     counts = extract_counts(extract)
     if read_seconds is not None:
         counts["seconds_read"] = round(read_seconds, 2)
+    if airflow_run_id:
+        counts["airflow_run_id"] = airflow_run_id  # the stewards' page links the night's run
     stopped = check_extract(extract, previous, gates)
     if stopped:
         return _stop(engine, night, counts, stopped)

@@ -84,6 +84,7 @@ def stage(
     drop_dir: str,
     work_dir: str,
     accepted: SourceAcceptance | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Put the extracts together, gate them, reconcile and write the night aside. ``accepted``:
     sources a steward accepted as missing or short for this night (audited)."""
@@ -102,6 +103,7 @@ def stage(
         drop_dir=drop_dir,
         fingerprint=fingerprint(Path(drop_dir)),
         gates=GateConfig(accepted=accepted),
+        airflow_run_id=run_id,
     )
     return _summary(outcome)
 

@@ -239,6 +239,8 @@ def test_a_steward_accepts_a_missing_municipal_file_for_one_run(
     assert state == "success", output[-3000:]
     (accepted,) = printed(output, "XCOM")["report.return_value"]["sources_accepted"]
     assert accepted["source"] == "kommune:flyt_0301" and accepted["steward"] == "Z200001"
+    # The night records its Airflow run, which the stewards' page links to.
+    assert queries.nights(engine)[-1]["counts"]["airflow_run_id"]
 
 
 def test_dagbag_imports_quickly_without_heavy_work(airflow_env: dict[str, str]) -> None:
