@@ -1,7 +1,8 @@
 """Municipal system "Flyt": UTF-8 JSON Lines, one client with all its services per line.
 
 A line is one record: if the client or any of its services cannot be read, the whole line is
-quarantined, so a card never shows half a client.
+quarantined, so a card never shows half a client. A line that is no JSON the parser can hold
+(nested past its recursion limit, an integer of thousands of digits) is quarantined too.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adapters import schemas
+from adapters import limits, schemas
 from adapters.boundary import (
     BadValue,
     Boundary,
     blank_to_none,
+    check_fits,
     parse_date,
     parse_decimal,
     parse_timestamp,
@@ -53,6 +55,12 @@ def read_flyt(path: Path) -> Extract:
         except json.JSONDecodeError as exc:
             reason = "truncated json" if not raw.rstrip().endswith("}") else "invalid json"
             b.reject(loc, f"{reason}: {exc.msg} at column {exc.colno}", raw)
+            continue
+        except RecursionError:
+            b.reject(loc, "invalid json: nested too deeply to read", raw)
+            continue
+        except ValueError:  # an integer longer than Python converts (4300 digits)
+            b.reject(loc, "invalid json: a number too long to read", raw)
             continue
         try:
             client, client_services = _values(obj, kommune, n)
@@ -119,7 +127,8 @@ def _values(obj: Any, kommune: str, line: int) -> tuple[dict[str, Any], list[dic
     ident = _text(person, "ident")
     number = obj.get("kommunenr")
     if number != kommune:
-        raise BadValue(f"kommunenr {number!r} is not the file's municipality {kommune}")
+        shown = repr(number) if isinstance(number, str) and len(number) <= 8 else "that"
+        raise BadValue(f"kommunenr {shown} is not the file's municipality {kommune}")
     client = {
         "klientId": _text(obj, "klientId"),
         "kommunenr": number,
@@ -135,6 +144,7 @@ def _values(obj: Any, kommune: str, line: int) -> tuple[dict[str, Any], list[dic
         "telefon": _text(person, "telefon"),
         "sistEndret": parse_timestamp(_text(obj, "sistEndret"), "sistEndret"),
     }
+    check_fits(client, limits.FLYT_CLIENT)
     tjenester = obj.get("tjenester")
     if tjenester is None:
         tjenester = []
@@ -147,18 +157,18 @@ def _values(obj: Any, kommune: str, line: int) -> tuple[dict[str, Any], list[dic
             raise BadValue("service without fra date")
         amount = t.get("belopMnd")
         if isinstance(amount, bool) or not isinstance(amount, int | float | None):
-            raise BadValue(f"bad amount in belopMnd: {amount!r}")
-        services.append(
-            {
-                "line": line,
-                "kode": _text(t, "kode"),
-                "fra": fra,
-                "til": parse_date(_text(t, "til"), "til"),
-                "belopMnd": parse_decimal(amount, "belopMnd"),
-                "saksbehandler": _text(t, "saksbehandler"),
-                "begrunnelse": _text(t, "begrunnelse"),
-            }
-        )
+            raise BadValue(f"bad amount in belopMnd: {type(amount).__name__}, not a number")
+        service = {
+            "line": line,
+            "kode": _text(t, "kode"),
+            "fra": fra,
+            "til": parse_date(_text(t, "til"), "til"),
+            "belopMnd": parse_decimal(amount, "belopMnd"),
+            "saksbehandler": _text(t, "saksbehandler"),
+            "begrunnelse": _text(t, "begrunnelse"),
+        }
+        check_fits(service, limits.FLYT_SERVICE)
+        services.append(service)
     return client, services
 
 

@@ -15,12 +15,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from adapters import schemas
+from adapters import limits, schemas
 from adapters.boundary import (
     BadValue,
     Boundary,
     RefusedSource,
     blank_to_none,
+    check_fits,
     parse_date,
 )
 from adapters.ns4551 import decode
@@ -155,7 +156,7 @@ def _check_envelope(path: Path, lines: list[bytes]) -> None:
 
 
 def _person_values(text: str) -> dict[str, Any]:
-    return {
+    values = {
         "FNR": text[1:12],
         "NAVN": text[12:52].strip(),
         "TKNR": blank_to_none(text[52:56]),
@@ -164,6 +165,8 @@ def _person_values(text: str) -> dict[str, Any]:
         "SPESREG": blank_to_none(text[90]),
         "DODSDATO": parse_date(text[91:99], "DODSDATO", fmt="yyyymmdd"),
     }
+    check_fits(values, limits.INFOTRYGD_PERSON)
+    return values
 
 
 def _benefit_values(text: str) -> dict[str, Any]:
@@ -175,7 +178,7 @@ def _benefit_values(text: str) -> dict[str, Any]:
         raise BadValue(f"GRAD is not a number: {grade!r}")
     if not amount.isdigit():
         raise BadValue(f"bad amount in BELOP: {amount!r}")
-    return {
+    values = {
         "FNR": text[1:12],
         "STONADSKODE": text[12:14],
         "FOM": parse_date(fom, "FOM", fmt="yyyymmdd"),
@@ -185,6 +188,8 @@ def _benefit_values(text: str) -> dict[str, Any]:
         "BELOP": int(amount),  # øre
         "KOMMUNENR": blank_to_none(text[47:51]),
     }
+    check_fits(values, limits.INFOTRYGD_BENEFIT)
+    return values
 
 
 def _person_record(row: dict[str, Any], loc: str) -> PersonRecord:

@@ -2,7 +2,8 @@
 
 A client with three services has three rows; the client's person record is taken from its first
 row that passes. Dates are ``DD.MM.YYYY``, amounts Norwegian (``7 414,26``). Locations are
-physical lines with the header as line 1.
+physical lines with the header as line 1. A line the csv module cannot split (a bare CR inside
+it, a field over its size limit) is quarantined like any other unreadable line.
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from adapters import schemas
-from adapters.boundary import BadValue, Boundary, blank_to_none, parse_date, parse_decimal
+from adapters import limits, schemas
+from adapters.boundary import (
+    BadValue,
+    Boundary,
+    blank_to_none,
+    check_fits,
+    parse_date,
+    parse_decimal,
+)
 from adapters.municipal import SOSIO_SERVICES, municipality_of, source_name
 from personkort.ident import normalise
 from personkort.records import (
@@ -51,7 +59,11 @@ def read_sosio(path: Path) -> Extract:
         if not header_ok:
             b.reject(loc, "file header does not match the agreed Sosio columns", text)
             continue
-        fields = next(csv.reader([text], delimiter=";"))
+        try:
+            fields = next(csv.reader([text], delimiter=";"), [])
+        except csv.Error as exc:
+            b.reject(loc, f"not a CSV row: {exc}", text)
+            continue
         if len(fields) != len(COLUMNS):
             b.reject(loc, f"bad columns: {len(fields)} of {len(COLUMNS)}", text)
             continue
@@ -101,6 +113,7 @@ def _values(raw: dict[str, str]) -> dict[str, Any]:
     )
     if row["vedtak_fra"] is None:
         raise BadValue("vedtak_fra is missing")
+    check_fits(row, limits.SOSIO)
     return row
 
 
