@@ -35,6 +35,7 @@ from personkort.services.health import HealthService
 from personkort.services.lookup import LookupService
 from personkort.services.policies import PolicyHolder
 from personkort.services.ratelimit import LookupLimiter
+from personkort.services.sessions import SessionService
 from personkort.services.stewardship import StewardService
 from personkort.store import Engine, StoreError, open_engine
 from personkort.store.crypto import KeyRingError, key_ring
@@ -168,6 +169,7 @@ def build_services(settings: Settings, engine: Engine, audit: AuditLog) -> Servi
         stewardship=StewardService(engine, audit, clock),
         auditing=AuditQueryService(engine, audit),
         health=HealthService(engine, audit, policies, Deadline(settings.store_timeout_seconds, 2)),
+        sessions=SessionService(engine, audit, clock),
     )
 
 

@@ -95,7 +95,7 @@ class TokenVerifier:
         self.settings = settings
         self.jwks: dict[str, jwt.PyJWK] | None = None
         self.secret: str | None = None
-        self._verified: dict[str, dict[str, Any]] = {}
+        self._verified: dict[tuple[str, str], dict[str, Any]] = {}
         if settings.jwt_jwks_file:
             self.jwks = load_jwks(settings.jwt_jwks_file)
             if settings.jwt_secret:
@@ -103,23 +103,26 @@ class TokenVerifier:
         else:
             self.secret = dev_secret(settings)
 
-    def verify(self, token: str) -> dict[str, Any]:
+    def verify(self, token: str, audience: str | None = None) -> dict[str, Any]:
         """The token's claims, or a 401. A token that passed once is remembered (by its exact
-        text) until it expires, so a caseworker's next lookups skip the signature check;
-        expiry is still checked every time (``exp`` is known to be a number by then)."""
-        known = self._verified.get(token)
+        text and audience) until it expires, so a caseworker's next lookups skip the signature
+        check; expiry is still checked every time (``exp`` is known to be a number by then).
+        ``audience``: another than the API's (the pages' session tokens have their own, so a
+        copied session cookie is no API token)."""
+        audience = audience or self.settings.jwt_audience
+        known = self._verified.get((audience, token))
         if known is not None:
             if known["exp"] + self.settings.jwt_leeway_seconds > time.time():
                 return known
-            self._verified.pop(token, None)
+            self._verified.pop((audience, token), None)
             _refused("ExpiredSignatureError")
-        claims = self._verify(token)
+        claims = self._verify(token, audience)
         if len(self._verified) >= 10_000:
             self._verified.clear()
-        self._verified[token] = claims
+        self._verified[(audience, token)] = claims
         return claims
 
-    def _verify(self, token: str) -> dict[str, Any]:
+    def _verify(self, token: str, audience: str) -> dict[str, Any]:
         try:
             if self.jwks is not None:
                 kid = jwt.get_unverified_header(token).get("kid")
@@ -132,7 +135,7 @@ class TokenVerifier:
                 token,
                 key=key,
                 algorithms=algorithms,
-                audience=self.settings.jwt_audience,
+                audience=audience,
                 issuer=self.settings.jwt_issuer,
                 leeway=self.settings.jwt_leeway_seconds,
                 options={"require": list(REQUIRED_CLAIMS)},
@@ -257,7 +260,12 @@ def unauthorized() -> ProblemError:
     )
 
 
-def mint(settings: Settings, claims: dict[str, Any], lifetime_seconds: int = 8 * 3600) -> str:
+def mint(
+    settings: Settings,
+    claims: dict[str, Any],
+    lifetime_seconds: int = 8 * 3600,
+    audience: str | None = None,
+) -> str:
     """A development token signed with the configured HS256 secret (or the development one).
     A lifetime over ``token_max_lifetime_seconds`` is refused: the API would not accept it."""
     if lifetime_seconds > settings.token_max_lifetime_seconds:
@@ -268,7 +276,7 @@ def mint(settings: Settings, claims: dict[str, Any], lifetime_seconds: int = 8 *
     now = int(time.time())
     payload = {
         "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
+        "aud": audience or settings.jwt_audience,
         "iat": now,
         "exp": now + lifetime_seconds,
         **claims,

@@ -12,6 +12,7 @@ from personkort.services.consents import ConsentService
 from personkort.services.health import HealthService
 from personkort.services.lookup import LookupService
 from personkort.services.policies import PolicyHolder
+from personkort.services.sessions import SessionService
 from personkort.services.stewardship import StewardService
 from personkort.store import Engine
 from personkort.store.served import ServedCards
@@ -30,3 +31,4 @@ class Services:
     stewardship: StewardService
     auditing: AuditQueryService
     health: HealthService
+    sessions: SessionService

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.auth import mint
 from api.settings import Settings
 from tests.api_server import serve
-from web.session import SESSION_COOKIE, SIGNIN_COOKIE
+from web.session import SESSION_COOKIE, SIGNIN_COOKIE, session_audience
 
 
 def _key() -> str:
@@ -49,13 +49,19 @@ def test_sign_in_sets_the_session_and_the_page_greets_the_user(
     assert "Kari Statlig" in client.get("/").text
 
 
-def test_a_cookie_signed_with_another_key_or_expired_is_no_session(
+def test_a_cookie_signed_with_another_key_expired_or_for_the_api_is_no_session(
     dev_site: tuple[str, Settings], tmp_path: Path
 ) -> None:
     url, settings = dev_site
     claims = {"sub": "Z100001", "employer": "stat", "office": "nav-oslo", "roles": ["veileder"]}
     other = Settings(data_dir=str(tmp_path / "other"), dev_mode=True)
-    for token in (mint(other, claims), mint(settings, claims, lifetime_seconds=-120)):
+    audience = session_audience(settings)
+    for token in (
+        mint(other, {**claims, "jti": "a"}, audience=session_audience(other)),
+        mint(settings, {**claims, "jti": "b"}, lifetime_seconds=-120, audience=audience),
+        mint(settings, {**claims, "jti": "c"}),  # an API token is no session
+        mint(settings, claims, audience=audience),  # no session id: not made by the sign-in
+    ):
         response = httpx.get(f"{url}/", cookies={SESSION_COOKIE: token})
         assert response.status_code == 303
         assert response.headers["location"] == "/logg-inn"

@@ -25,7 +25,9 @@ DOCS_PATH = "/api/v1/docs"
 def install_web(app: FastAPI, services: Services) -> None:
     pages = Pages()
     app.state.web = Web(
-        services=services, pages=pages, sessions=Sessions(services.settings, services.tokens)
+        services=services,
+        pages=pages,
+        sessions=Sessions(services.settings, services.tokens, services.sessions.ended),
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (routes_signin, routes_caseworker, routes_steward, routes_audit):

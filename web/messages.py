@@ -27,6 +27,7 @@ MESSAGES: dict[str, str] = {
     "for_lang_periode": "Et samtykke kan gjelde i høyst 12 måneder.",
     "mangler_skjema": "Oppgi skjemareferansen for samtykket.",
     "ugyldig_dato": "Skriv datoen som dd.mm.åååå, for eksempel 01.12.2026.",
+    "annet_kort": "Nummeret for samtykket hører ikke til kortet du har åpent. Ingenting er lagret.",
     "ukjent_samtykke": "Fant ikke samtykket ved ditt kontor.",
     "samme_post": "En post kan ikke vurderes mot seg selv.",
     "ukjent_natt": "Fant ikke den natten.",

@@ -199,6 +199,8 @@ def _utc_of(day: str, what: str, *, end: bool = False) -> str | None:
         date = dt.date.fromisoformat(day)
     except ValueError:
         raise Invalid("ugyldig_dato", f"{what} er ikke en gyldig dato (åååå-mm-dd).") from None
+    if not 1900 <= date.year <= 2999:  # the log's years; UTC cannot hold the calendar's edges
+        raise Invalid("ugyldig_dato", f"{what} er utenfor det loggen kan søke i (1900-2999).")
     if end:
         date += dt.timedelta(days=1)
     local = dt.datetime.combine(date, dt.time(), tzinfo=ZoneInfo("Europe/Oslo"))

@@ -71,6 +71,7 @@ async def register_consent(request: Request) -> Response:
             valid_to=_date(form.get("til", "")),
             form_reference=form.get("skjema", ""),
             purpose=purpose,
+            on_card=form.get("ident", ""),
         )
     except ServiceError as exc:
         return w.pages.error(request, exc, title="Samtykket ble ikke registrert")
@@ -86,9 +87,10 @@ async def withdraw_consent(request: Request) -> Response:
     user = signed_in(request)
     form = await checked_form(request, user)
     w, purpose = web(request), form.get("formal") or None
-    try:
-        consent_id = int(form.get("samtykke_id", ""))
-    except ValueError:
+    raw = form.get("samtykke_id", "")
+    # ASCII digits within the column only: int() also reads other scripts' digits and any size.
+    consent_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else 0
+    if not 1 <= consent_id <= 2**31 - 1:
         return w.pages.error(
             request, Invalid("ukjent_samtykke", "No such consent."), title="Ikke trukket"
         )

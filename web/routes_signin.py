@@ -6,13 +6,15 @@ Outside development mode there is no picker: sign-in belongs to the office's ide
 
 from __future__ import annotations
 
+import secrets
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import mint
 from web.context import checked_form, signed_in, web
 from web.demo import BY_SUB, DEMO_USERS
-from web.session import SESSION_SECONDS, Sessions
+from web.session import SESSION_SECONDS, Sessions, session_audience
 
 router = APIRouter(include_in_schema=False)
 
@@ -60,7 +62,12 @@ async def signin(request: Request) -> Response:
     user = BY_SUB.get(fields.get("bruker", ""))
     if not w.services.settings.dev_mode or user is None:
         return _signin_form(request, 400, "Velg en av brukerne i listen.")
-    token = mint(w.services.settings, user.claims, lifetime_seconds=SESSION_SECONDS)
+    token = mint(
+        w.services.settings,
+        {**user.claims, "jti": secrets.token_urlsafe(24)},
+        lifetime_seconds=SESSION_SECONDS,
+        audience=session_audience(w.services.settings),
+    )
     response = RedirectResponse(home_of(user.roles), status_code=303)
     w.sessions.open(response, token, request)
     return response
@@ -70,6 +77,8 @@ async def signin(request: Request) -> Response:
 async def signout(request: Request) -> Response:
     user = signed_in(request)
     await checked_form(request, user)
+    if user.expires_at is not None:  # ended everywhere, not only forgotten by this browser
+        web(request).services.sessions.end(user.caseworker, user.session_id, user.expires_at)
     response = RedirectResponse("/logg-inn", status_code=303)
     web(request).sessions.close(response)
     return response

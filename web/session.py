@@ -11,10 +11,12 @@ double-submit: a random value in a cookie of its own and in the form.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -23,6 +25,7 @@ from fastapi.responses import Response
 from api.auth import TokenVerifier
 from api.problems import ProblemError
 from api.settings import Settings
+from personkort.audit.scrub import find_idents
 from personkort.policy.engine import Caseworker
 
 log = logging.getLogger("personkort.web")
@@ -40,15 +43,26 @@ class WebUser:
     caseworker: Caseworker
     name: str
     csrf: str
+    session_id: str = ""
+    expires_at: dt.datetime | None = None
 
     def has(self, role: str) -> bool:
         return role in self.caseworker.roles
 
 
+def session_audience(settings: Settings) -> str:
+    """The pages' sessions have an audience of their own: a copied session cookie is no API
+    token (the API takes only ``jwt_audience``), and an API token is no session."""
+    return f"{settings.jwt_audience}-sider"
+
+
 class Sessions:
-    def __init__(self, settings: Settings, tokens: TokenVerifier) -> None:
+    def __init__(
+        self, settings: Settings, tokens: TokenVerifier, ended: Callable[[str], bool]
+    ) -> None:
         self.settings = settings
         self.tokens = tokens
+        self.ended = ended  # has this session id been signed out (in any process)?
         # The CSRF key is derived from the session secret (else the token secret), in its own
         # domain, so it is the same in every worker and never equals the secret itself. With
         # neither (JWKS tokens and no session secret) it is random per process: forms still
@@ -67,9 +81,12 @@ class Sessions:
         if not token:
             return None
         try:
-            claims = self.tokens.verify(token)
+            claims = self.tokens.verify(token, session_audience(self.settings))
         except ProblemError:
             return None
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not 0 < len(jti) <= 64 or self.ended(jti):
+            return None  # every session the sign-in makes has an id; a signed-out one ended
         name = claims.get("name")
         worker = Caseworker(
             sub=claims["sub"],
@@ -78,8 +95,11 @@ class Sessions:
             roles=frozenset(claims["roles"]),
             pid=claims.get("pid"),
         )
-        shown = name if isinstance(name, str) and name.isprintable() and len(name) <= 80 else None
-        return WebUser(worker, shown or worker.sub, self._csrf_for(token))
+        # The name is shown on every page: never one holding an identity number (an IdP's
+        # slip, or a display name set to the person's own number).
+        shown = name if isinstance(name, str) and _showable(name) else None
+        expires = dt.datetime.fromtimestamp(claims["exp"], dt.UTC)
+        return WebUser(worker, shown or worker.sub, self._csrf_for(token), jti, expires)
 
     def open(self, response: Response, token: str, request: Request) -> None:
         response.set_cookie(
@@ -88,10 +108,16 @@ class Sessions:
             max_age=SESSION_SECONDS,
             httponly=True,
             samesite="strict",
-            secure=_https(request),
+            secure=self._secure(request),
             path="/",
         )
         response.delete_cookie(SIGNIN_COOKIE, path="/")
+
+    def _secure(self, request: Request) -> bool:
+        """HTTPS-only outside development mode, whatever scheme uvicorn saw: behind a proxy
+        that ends TLS (not on 127.0.0.1, so no forwarded headers are trusted) the request looks
+        like plain HTTP, and the session must still never travel in clear."""
+        return _https(request) or not self.settings.dev_mode
 
     def close(self, response: Response) -> None:
         response.delete_cookie(SESSION_COOKIE, path="/")
@@ -157,3 +183,7 @@ def csrf_refused() -> ProblemError:
 
 def _https(request: Request) -> bool:
     return request.url.scheme == "https"
+
+
+def _showable(name: str) -> bool:
+    return 0 < len(name) <= 80 and name.isprintable() and not find_idents(name)

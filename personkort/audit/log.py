@@ -79,6 +79,7 @@ KINDS = frozenset(
         "audit_search",
         "rate_limited",
         "source_accepted",
+        "session_ended",
     }
 )
 # Column widths (personkort/audit/models.py): what does not fit is refused, never truncated.

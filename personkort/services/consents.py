@@ -77,11 +77,20 @@ class ConsentService:
         valid_to: dt.date,
         form_reference: str,
         purpose: str | None = None,
+        on_card: str | None = None,
     ) -> ConsentView:
+        """``on_card``: the number the caseworker opened the card with (the page's form); the
+        consent's number must be one of that card's verified numbers, so a consent is never
+        registered on another person than the one at the desk."""
         trace, clean = uuid.uuid4().hex, purpose_of(purpose)
         self._role(worker, trace)
         number = self._number(ident)
         card = self._open(worker, number, clean, trace, "consent_register")
+        if on_card is not None and normalise(on_card) not in card.all_idents:
+            self._refused(worker, trace, "annet_kort", card, number, clean)
+            raise Invalid(
+                "annet_kort", "The consent's number is not on the card that was opened.", trace
+            )
         if number not in card.verified_idents:
             self._refused(worker, trace, "ikke_verifisert_ident", card, number, clean)
             raise Invalid(

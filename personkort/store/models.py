@@ -260,6 +260,15 @@ for _table in (IdentHistoryRow, StateBenefitRow, MeasureRow, MunicipalServiceRow
 Index("ix_card_current", Card.card_id, Card.valid_to)
 
 
+class EndedSession(Base):
+    """A page session signed out before its token expired: refused from then on, in every
+    process (web/session.py). Kept until the token would have expired anyway."""
+
+    __tablename__ = "ended_session"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class ConsentRow(Base):
     """A client's written consent to one office (samtykkeerklæring), found by identity number so
     it follows the person through card merges and splits."""
