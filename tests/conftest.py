@@ -90,17 +90,28 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.sqlite'}"
         return
+    for schema in pg_schema("pk"):
+        yield schema_url(schema)
+
+
+def schema_url(schema: str) -> str:
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+def pg_schema(prefix: str) -> Iterator[str]:
+    """A PostgreSQL schema of the caller's own, dropped afterwards (yields its name). Skipped
+    when the server does not answer, failed instead under ``PERSONKORT_REQUIRE_PG=1``."""
     problem = _pg_available()
     if problem:
         if os.environ.get("PERSONKORT_REQUIRE_PG") == "1":
             pytest.fail(problem)
         pytest.skip(problem)
-    schema = f"pk_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield schema
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))

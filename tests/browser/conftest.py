@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from api.settings import Settings
 from personkort.nightly import run_night
 from personkort.store import open_engine
 from tests.api_server import serve
-from tests.conftest import PG_URL, SAMPLE, _pg_available
+from tests.conftest import SAMPLE, pg_schema, schema_url
 
 CHROMIUM = os.environ.get("PERSONKORT_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
@@ -86,21 +85,8 @@ def _store(backend: str, folder: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{folder / 'store.sqlite'}"
         return
-    problem = _pg_available()
-    if problem:
-        if os.environ.get("PERSONKORT_REQUIRE_PG") == "1":
-            pytest.fail(problem)
-        pytest.skip(problem)
-    schema = f"pkweb_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
+    for schema in pg_schema("pkweb"):
+        yield schema_url(schema)
 
 
 @pytest.fixture(

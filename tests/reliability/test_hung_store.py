@@ -8,9 +8,7 @@ while /api/v1/health answered 200.
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from api.settings import Settings
 from personkort.nightly import run_night
 from personkort.store import open_engine
 from tests.api_server import serve
-from tests.conftest import PG_URL, _pg_available, read_csv
+from tests.conftest import PG_URL, pg_schema, read_csv
 from tests.reliability.proxy import FreezableProxy, proxy
 
 pytestmark = pytest.mark.postgres
@@ -35,18 +33,7 @@ CLAIMS = {"sub": "Z1", "employer": "stat", "office": "nav-oslo", "roles": ["veil
 
 @pytest.fixture
 def schema() -> Iterator[str]:
-    if problem := _pg_available():
-        if os.environ.get("PERSONKORT_REQUIRE_PG") == "1":
-            pytest.fail(problem)
-        pytest.skip(problem)
-    name = f"pkhung_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {name}"))
-    yield name
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
-    admin.dispose()
+    yield from pg_schema("pkhung")
 
 
 def _url(schema: str, port: int | None = None, extra: str = "") -> str:
