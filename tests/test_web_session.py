@@ -70,7 +70,11 @@ def test_a_cookie_signed_with_another_key_expired_or_for_the_api_is_no_session(
 def test_sign_out_needs_the_sessions_csrf_token(dev_site: tuple[str, Settings]) -> None:
     url, _ = dev_site
     client = _signed_in(url)
-    assert client.post("/logg-ut", data={"csrf": "forged"}).status_code == 403
+    forged = client.post("/logg-ut", data={"csrf": "forged"})
+    assert forged.status_code == 403
+    # A page's refusal is a page in words (htmx would put JSON on the screen), with the code.
+    assert forged.headers["content-type"].startswith("text/html")
+    assert 'data-code="csrf_avvist"' in forged.text and "Skjemaet kom ikke" in forged.text
     token = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
     assert token
     out = client.post("/logg-ut", data={"csrf": token.group(1)})

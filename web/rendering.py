@@ -112,7 +112,11 @@ class Pages:
         return self.templates.TemplateResponse(request, name, context, status_code=status)
 
     def error(
-        self, request: Request, exc: ServiceError | ProblemError, **context: Any
+        self,
+        request: Request,
+        exc: ServiceError | ProblemError,
+        template: str = "_problem.html",
+        **context: Any,
     ) -> HTMLResponse:
         """A service's refusal as an HTML fragment: its plain-words message and trace id."""
         if isinstance(exc, ProblemError):
@@ -127,7 +131,7 @@ class Pages:
             status, code, message, trace = status_of(exc)[0], exc.code, exc.message, exc.trace_id
         return self.render(
             request,
-            "_problem.html",
+            template,
             status=status,
             status_code=status,
             code=code,
