@@ -34,16 +34,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 
+from bench.api.run import start, stop
 from tests.api_server import free_port
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
@@ -110,35 +109,6 @@ def prepare(persons: int, folder: Path) -> tuple[str, list[str]]:
     return url, [ident for _, ident in rows]
 
 
-def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:create_app",
-            "--factory",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/logg-inn", timeout=1)
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -203,12 +173,11 @@ def main() -> None:
             "PERSONKORT_LOOKUPS_PER_MINUTE": LOOKUPS_PER_MINUTE,
         }
         port = free_port()
-        proc = start_server(env, port)
+        proc = start(["api.app:create_app", "--factory"], env, port, workers=1)
         try:
             got = drive(f"http://127.0.0.1:{port}", idents, args.lookups, args.loads)
         finally:
-            proc.terminate()
-            proc.wait()
+            stop(proc)
     times, fcp = got["times"], got["fcp"]
     print(f"embedded default: {args.persons} persons, {len(idents)} cards ({built:.0f} s to build)")
     print(f"chromium {CHROMIUM}, one uvicorn worker, SQLite; load {os.getloadavg()[0]:.2f}")

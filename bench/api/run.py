@@ -111,7 +111,10 @@ def fill_yard(idents: list[str], cards: int, card: str) -> str:
     return url
 
 
-def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def start(
+    args: list[str], env: dict[str, str], port: int, workers: int = WORKERS
+) -> subprocess.Popen[bytes]:
+    """A uvicorn server in a process of its own, once it answers (any status) on ``port``."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -121,7 +124,7 @@ def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[b
             "--port",
             str(port),
             "--workers",
-            str(WORKERS),
+            str(workers),
             "--log-level",
             "warning",
             "--no-access-log",
