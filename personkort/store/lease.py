@@ -79,16 +79,11 @@ def _gone(holder: str | None) -> bool:
     return False
 
 
-def take(conn: sa.Connection, now: dt.datetime | None = None) -> Holder:
+def take(conn: sa.Connection, now: dt.datetime | None = None) -> None:
     """Take the lease for a night about to open (on the caller's transaction), or NightBusy.
-    Returns who held it before (a stale night the caller must roll back)."""
+    (Migration 0007 made the one row; every store is migrated when it is opened.)"""
     now = now or _now()
     before = current(conn)
-    if (
-        before == Holder(None, None, None)
-        and conn.scalar(sa.select(sa.func.count()).select_from(m.NightLease)) == 0
-    ):
-        conn.execute(sa.insert(m.NightLease).values(id=1))  # a store migrated without its row
     free = sa.or_(m.NightLease.holder.is_(None), m.NightLease.expires_at < now)
     if _gone(before.holder):
         free = sa.or_(free, m.NightLease.holder == before.holder)
@@ -105,7 +100,6 @@ def take(conn: sa.Connection, now: dt.datetime | None = None) -> Holder:
             if held.expires_at
             else "another night holds the store; wait for it to finish"
         )
-    return before
 
 
 def bind(conn: sa.Connection, night: int) -> None:
