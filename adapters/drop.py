@@ -4,6 +4,11 @@
 and ``kommune/{sosio,flyt}_KKKK_YYYYMMDD.*``. A source that is refused (a cut-short Infotrygd
 file) or missing is recorded as a refusal, and the rest of the drop is still read, so the steward
 sees everything that went wrong in one run; the caller decides whether the night may publish.
+
+Beside them, ``folkeregister/folkeregister_YYYYMMDD.jsonl`` is the Folkeregister feed's
+snapshot. It is not a register of cards: a night without it (or with one that cannot be read)
+is noted in ``Extract.feed_refusal``, never in ``refusals``, and the night goes on with the
+feed's last state (shared/spec/folkeregister.md).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from multiprocessing import get_context
@@ -25,13 +30,14 @@ from pathlib import Path
 from adapters.arena import read_arena
 from adapters.boundary import RefusedSource
 from adapters.flyt import read_flyt
+from adapters.folkeregister import read_snapshot
 from adapters.infotrygd import FILE_PATTERN as INFOTRYGD_FILE
 from adapters.infotrygd import read_infotrygd
 from adapters.municipal import FILE_PATTERN as MUNICIPAL_FILE
 from adapters.sosio import read_sosio
 from personkort import collector
 from personkort.fingerprint import fingerprints
-from personkort.records import Extract, Refusal, Register
+from personkort.records import REGISTERS, Extract, Refusal, Register
 
 Progress = Callable[[str], None]
 
@@ -46,7 +52,35 @@ def sources(drop: Path) -> list[tuple[Register, str, Path]]:
         found.append((Register.INFOTRYGD, path.name, path))
     for path in sorted((drop / "kommune").glob("*")):
         found.append((Register.KOMMUNE, path.name, path))
+    for path in sorted((drop / "folkeregister").glob("folkeregister_*.jsonl")):
+        found.append((Register.FOLKEREGISTER, path.name, path))
     return found
+
+
+def read_feed(drop: Path, known: Container[str] = frozenset()) -> Extract:
+    """Only the drop's Folkeregister snapshot, into ``feed`` or ``feed_refusal`` (the DAG
+    reads it in a task of its own). ``known``: the line digests the store holds, whose lines
+    are not parsed again (``personkort.store.feed.current_digests``)."""
+    found = [s for s in sources(drop) if s[0] is Register.FOLKEREGISTER]
+    return _read_feed(drop, found, known)
+
+
+def _read_feed(
+    drop: Path, found: list[tuple[Register, str, Path]], known: Container[str] = frozenset()
+) -> Extract:
+    if not found:
+        reason = "no folkeregister snapshot delivered"
+        return Extract(feed_refusal=Refusal(Register.FOLKEREGISTER, str(drop), reason))
+    if len(found) > 1:
+        names = ", ".join(name for _, name, _ in found)
+        reason = f"{len(found)} folkeregister snapshots ({names}); one expected"
+        return Extract(feed_refusal=Refusal(Register.FOLKEREGISTER, str(drop), reason))
+    path = found[0][2]
+    try:
+        with collector.paused():
+            return read_snapshot(path, known)
+    except RefusedSource as exc:
+        return Extract(feed_refusal=Refusal(exc.register, exc.source, exc.reason))
 
 
 def fingerprint(drop: Path) -> str:
@@ -67,8 +101,10 @@ def read_drop(
     arena_url: str | None = None,
     progress: Progress | None = None,
     parallel: bool = False,
+    feed_known: Container[str] = frozenset(),
 ) -> Extract:
-    """Read every source in ``drop``; ``arena_url`` overrides the folder's SQLite file.
+    """Read every source in ``drop``; ``arena_url`` overrides the folder's SQLite file;
+    ``feed_known``: the Folkeregister line digests the store holds (not parsed again).
 
     ``parallel`` reads Arena in a second process while this one reads the files (a night's
     batch run on a machine with cores to spare: at a million persons 21 s became 14 s). The
@@ -77,11 +113,13 @@ def read_drop(
         raise FileNotFoundError(f"drop folder {drop} does not exist")
     out = Extract()
     found = sources(drop)
+    feed = [s for s in found if s[0] is Register.FOLKEREGISTER]
+    found = [s for s in found if s[0] is not Register.FOLKEREGISTER]
     if arena_url is not None:
         found = [s for s in found if s[0] != Register.ARENA]
         found.insert(0, (Register.ARENA, "arena", Path(arena_url)))
     registers = {register for register, _, _ in found}
-    for register in Register:
+    for register in REGISTERS:
         if register not in registers:
             out.refusals.append(Refusal(register, str(drop), f"no {register} extract delivered"))
     infotrygd_files = sum(1 for s in found if s[0] == Register.INFOTRYGD)
@@ -110,6 +148,11 @@ def read_drop(
             if progress:
                 progress(name)
             parts.append(read_or_refuse(register, name, path, arena_url, infotrygd_files))
+        if progress:
+            for _, name, _ in feed:
+                progress(name)
+        # after the files, in this process, beside Arena
+        parts.append(_read_feed(drop, feed, feed_known))
         if aside is not None:
             with collector.paused():
                 parts.insert(0, aside.result())
@@ -142,17 +185,24 @@ def read_or_refuse(
     register: Register, name: str, path: Path, arena_url: str | None, infotrygd_files: int
 ) -> Extract:
     """``read_source``, with a refused source recorded as the extract's refusal, not raised:
-    the rest of the drop is still read, and bad data is for the gates."""
+    the rest of the drop is still read, and bad data is for the gates. A refused feed
+    snapshot is the extract's ``feed_refusal``: it must not stop the night."""
     try:
         return read_source(register, name, path, arena_url, infotrygd_files)
     except RefusedSource as exc:
-        return Extract(refusals=[Refusal(exc.register, exc.source, exc.reason)])
+        refusal = Refusal(exc.register, exc.source, exc.reason)
+        if register is Register.FOLKEREGISTER:
+            return Extract(feed_refusal=refusal)
+        return Extract(refusals=[refusal])
 
 
 def read_source(
     register: Register, name: str, path: Path, arena_url: str | None, infotrygd_files: int
 ) -> Extract:
     """Read one source of a drop folder through its adapter; raise RefusedSource if refused."""
+    if register is Register.FOLKEREGISTER:  # the feed digests its lines itself
+        with collector.paused():
+            return read_snapshot(path)
     with collector.paused():
         extract = _read_source(register, name, path, arena_url, infotrygd_files)
         if not extract.fingerprints:  # the adapter did not fingerprint its lines itself

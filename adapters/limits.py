@@ -224,3 +224,20 @@ FLYT_SERVICE = {
     "begrunnelse": _SERVICE["free_text"],
     "belopMnd": _SERVICE["monthly_amount"],
 }
+
+# The Folkeregister feed (adapters.folkeregister): the snapshot's names and the events' texts.
+_F = m.FeedPersonRow
+FEED_PERSON = {
+    "fornavn": column(_F.given_names),
+    "mellomnavn": column(_F.middle_name),
+    "etternavn": column(_F.surname),
+}
+# Codes (a kind, a number's ``type``, a role) are kept as text or in JSON lists: bounded here so
+# that a line cannot make them any size.
+FEED_CODE = Limit("a feed code (feed_event.kind, an ident type, a role)", length=40)
+FEED_EVENT_ID = column(m.FeedEventRow.event_id)
+# One snapshot line or one event: far above any real person (a few hundred bytes), far below
+# what would let one line hold the reader up.
+FEED_LINE_BYTES = 64 * 1024
+FEED_NUMBERS = 50  # numbers one person or event may carry
+FEED_RELATIONS = 500  # relations one snapshot line may carry

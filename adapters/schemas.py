@@ -13,6 +13,8 @@ import polars as pl
 from pandera.api.polars.model_config import BaseConfig
 from pandera.typing.polars import Series
 
+from adapters import limits
+
 _DIGITS4 = r"^\d{4}$"
 _DIGITS11 = r"^\d{11}$"
 
@@ -180,3 +182,103 @@ class FlytService(pa.DataFrameModel):
     @pa.dataframe_check(error="til before fra")
     def period(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return _period_ok(data, "fra", "til")
+
+
+# ---- the Folkeregister feed (shared/spec/folkeregister.md) ------------------------------------
+
+GRADERINGER = ["UGRADERT", "FORTROLIG", "STRENGT_FORTROLIG", "STRENGT_FORTROLIG_UTLAND"]
+IDENT_STATUSES = ["I_BRUK", "OPPHOERT"]
+FAMILY_ROLES = ["MOR", "FAR", "MEDMOR", "BARN"]
+SIVILSTAND_TYPES = [
+    "UGIFT",
+    "GIFT",
+    "REGISTRERT_PARTNER",
+    "SEPARERT",
+    "SKILT",
+    "ENKE_ELLER_ENKEMANN",
+]
+EVENT_KINDS = [
+    "ADRESSEBESKYTTELSE_V1",
+    "FOLKEREGISTERIDENTIFIKATOR_V1",
+    "DOEDSFALL_V1",
+    "FORELDERBARNRELASJON_V1",
+    "SIVILSTAND_V1",
+]
+EVENT_CHANGES = ["OPPRETTET", "KORRIGERT", "ANNULLERT", "OPPHOERT"]
+
+
+# the store's name columns (adapters.limits): a longer name is quarantined, not cut
+_NAME = {name: limit.length for name, limit in limits.FEED_PERSON.items()}
+
+
+class FeedPersonLine(pa.DataFrameModel):
+    """One snapshot line's own text fields (each list item has its own schema below). Its dates
+    are parsed, and their order checked, in Python: a million dates into a frame cost more
+    than the checks they would get here."""
+
+    fornavn: Series[pl.String] = pa.Field(
+        str_length={"min_value": 1, "max_value": _NAME["fornavn"]}
+    )
+    mellomnavn: Series[pl.String] = pa.Field(
+        nullable=True, str_length={"max_value": _NAME["mellomnavn"]}
+    )
+    etternavn: Series[pl.String] = pa.Field(
+        str_length={"min_value": 1, "max_value": _NAME["etternavn"]}
+    )
+    adressebeskyttelse: Series[pl.String] = pa.Field(isin=GRADERINGER)
+
+    class Config(_Strict):
+        pass
+
+
+class FeedIdentifier(pa.DataFrameModel):
+    """One ``folkeregisteridentifikator`` item (its control digits are checked in Python)."""
+
+    line: Series[pl.Int64] = pa.Field(ge=0)
+    identifikasjonsnummer: Series[pl.String] = pa.Field(str_matches=_DIGITS11)
+    type: Series[pl.String] = pa.Field(str_length={"min_value": 1})
+    status: Series[pl.String] = pa.Field(isin=IDENT_STATUSES)
+
+    class Config(_Strict):
+        pass
+
+
+class FeedFamily(pa.DataFrameModel):
+    """One ``forelderBarnRelasjon`` item."""
+
+    line: Series[pl.Int64] = pa.Field(ge=0)
+    relatertPersonsIdent: Series[pl.String] = pa.Field(str_matches=_DIGITS11)
+    relatertPersonsRolle: Series[pl.String] = pa.Field(isin=FAMILY_ROLES)
+
+    class Config(_Strict):
+        pass
+
+
+class FeedSivilstand(pa.DataFrameModel):
+    """One ``sivilstand`` item: the number only where the type has a spouse or partner."""
+
+    line: Series[pl.Int64] = pa.Field(ge=0)
+    type: Series[pl.String] = pa.Field(isin=SIVILSTAND_TYPES)
+    relatertVedSivilstand: Series[pl.String] = pa.Field(nullable=True, str_matches=_DIGITS11)
+
+    class Config(_Strict):
+        pass
+
+
+class FeedEventItem(pa.DataFrameModel):
+    """One event of the day, its payload's codes flattened beside it."""
+
+    hendelseId: Series[pl.String] = pa.Field(str_length={"min_value": 1, "max_value": 100})
+    opprettet: Series[pl.Datetime] = pa.Field()
+    opplysningstype: Series[pl.String] = pa.Field(isin=EVENT_KINDS)
+    endringstype: Series[pl.String] = pa.Field(isin=EVENT_CHANGES)
+    tidligereHendelseId: Series[pl.String] = pa.Field(
+        nullable=True, str_length={"min_value": 1, "max_value": 100}
+    )
+    gradering: Series[pl.String] = pa.Field(nullable=True, isin=GRADERINGER)
+    status: Series[pl.String] = pa.Field(nullable=True, isin=IDENT_STATUSES)
+    relatertPersonsRolle: Series[pl.String] = pa.Field(nullable=True, isin=FAMILY_ROLES)
+    sivilstandType: Series[pl.String] = pa.Field(nullable=True, isin=SIVILSTAND_TYPES)
+
+    class Config(_Strict):
+        pass

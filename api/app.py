@@ -14,7 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
-from api import routes_audit, routes_consents, routes_lookup, routes_steward
+from api import (
+    routes_audit,
+    routes_consents,
+    routes_folkeregister,
+    routes_lookup,
+    routes_steward,
+)
 from api.auth import TokenVerifier
 from api.middleware import check_keys, install_middleware
 from api.problems import (
@@ -31,6 +37,7 @@ from personkort.audit import AuditLog
 from personkort.services import ServiceError
 from personkort.services.audit_queries import AuditQueryService
 from personkort.services.consents import ConsentService
+from personkort.services.folkeregister import FeedEventService
 from personkort.services.health import HealthService
 from personkort.services.lookup import LookupService
 from personkort.services.policies import PolicyHolder
@@ -87,7 +94,8 @@ def create_app(settings: Settings | None = None, *, audit: AuditLog | None = Non
     app.add_exception_handler(StoreError, _store_unavailable)
     app.add_exception_handler(InvalidTag, _store_unavailable)  # a key missing from the ring
     app.add_exception_handler(KeyRingError, _store_unavailable)
-    for module in (routes_lookup, routes_consents, routes_steward, routes_audit):
+    routers = (routes_lookup, routes_consents, routes_steward, routes_audit, routes_folkeregister)
+    for module in routers:
         app.include_router(module.router, prefix="/api/v1")
     install_web(app, services)
 
@@ -170,6 +178,7 @@ def build_services(settings: Settings, engine: Engine, audit: AuditLog) -> Servi
         auditing=AuditQueryService(engine, audit),
         health=HealthService(engine, audit, policies, Deadline(settings.store_timeout_seconds, 2)),
         sessions=SessionService(engine, audit, clock),
+        feed_events=FeedEventService(engine, audit, clock),
     )
 
 

@@ -142,6 +142,10 @@ def needs_token(path: str) -> bool:
     return not (path in PUBLIC_PATHS or path.startswith("/api/v1/docs/"))
 
 
+FEED_EVENTS_PATH = "/api/v1/folkeregister/hendelser"
+FEED_ROLE = "folkeregister"
+
+
 class RequestGuard:
     """Size limits, authentication before the body, JSON checks and security headers."""
 
@@ -149,6 +153,7 @@ class RequestGuard:
         self.app = app
         self.owner = owner  # its state.services.tokens is the TokenVerifier (set after us)
         self.max_body = settings.max_body_bytes
+        self.feed_max_body = settings.feed_max_body_bytes
         self.max_headers = settings.max_header_bytes
         self._unavailable = 0  # 503s answered since the last good answer
 
@@ -180,6 +185,7 @@ class RequestGuard:
         if header_bytes > self.max_headers:
             await refuse(431, f"The request's headers exceed {self.max_headers} bytes.")
             return
+        max_body = self.max_body
         if needs_token(scope["path"]):
             tokens = getattr(getattr(self.owner.state, "services", None), "tokens", None)
             if tokens is None:  # fail closed: no verifier, no request
@@ -192,12 +198,14 @@ class RequestGuard:
                 await problem_response(exc.problem, exc.headers)(scope, receive, secure_send)
                 return
             scope.setdefault("state", {})["caseworker"] = caseworker
+            if scope["path"] == FEED_EVENTS_PATH and FEED_ROLE in caseworker.roles:
+                max_body = self.feed_max_body  # the population register's batches, no one else's
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+        if declared is not None and (not declared.isdigit() or int(declared) > max_body):
             if not declared.isdigit():
                 await refuse(400, "Content-Length is not a number.")
             else:
-                await refuse(413, f"The request body exceeds {self.max_body} bytes.")
+                await refuse(413, f"The request body exceeds {max_body} bytes.")
             return
         body = bytearray()
         while True:
@@ -205,8 +213,8 @@ class RequestGuard:
             if message["type"] == "http.disconnect":
                 return  # the client left: nobody to answer
             body += message.get("body", b"")
-            if len(body) > self.max_body:
-                await refuse(413, f"The request body exceeds {self.max_body} bytes.")
+            if len(body) > max_body:
+                await refuse(413, f"The request body exceeds {max_body} bytes.")
                 return
             if not message.get("more_body", False):
                 break

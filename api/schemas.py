@@ -144,6 +144,17 @@ class CardConsent(_Shape):
     form_reference: str
 
 
+class SourceState(_Shape):
+    """One register the card shows values from: how old its data is, and whether tonight's
+    extract of it was read (``missing``, ``refused``, ``events_unreadable``: may be old)."""
+
+    register: str
+    data_from: dt.date | None
+    tonight: str
+    may_be_old: bool
+    note: str | None
+
+
 class CardResponse(_Shape):
     """The card as this caseworker may see it. A withheld value is a WithheldValue; an empty
     value is null or []; what this caseworker may not know exists is absent altogether."""
@@ -159,6 +170,7 @@ class CardResponse(_Shape):
     conflicts: list[str]
     withheld: list[WithheldField]
     consents: list[CardConsent]
+    sources: list[SourceState]
     policy_version: str
     trace_id: str
 

@@ -9,6 +9,7 @@ from api.settings import Settings
 from personkort.audit import AuditLog
 from personkort.services.audit_queries import AuditQueryService
 from personkort.services.consents import ConsentService
+from personkort.services.folkeregister import FeedEventService
 from personkort.services.health import HealthService
 from personkort.services.lookup import LookupService
 from personkort.services.policies import PolicyHolder
@@ -32,3 +33,4 @@ class Services:
     auditing: AuditQueryService
     health: HealthService
     sessions: SessionService
+    feed_events: FeedEventService

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     token_max_lifetime_seconds: int = 43_200
     # Requests: the largest body and the largest total of header bytes accepted (413 / 431).
     max_body_bytes: int = 65_536
+    # The Folkeregister's event batches (token role ``folkeregister`` only) may be this large.
+    feed_max_body_bytes: int = 4_194_304
     max_header_bytes: int = 16_384
     # Card lookups one caseworker may make per minute (429 beyond): mass reading is audited.
     lookups_per_minute: int = 120

@@ -236,6 +236,7 @@ def night(
     from personkort.nightly import already_served, run_night
     from personkort.store import NightBusy, open_engine
     from personkort.store.crypto import key_ring
+    from personkort.store.feed import known_digests
 
     if not drop_dir.is_dir():
         console.print(f"[red]error:[/] drop folder {drop_dir} does not exist")
@@ -262,7 +263,13 @@ def night(
             bar.update(task, advance=1, description=f"reading {name}")
 
         started = time.perf_counter()
-        extract = read_drop(drop_dir, arena_url=arena_url, progress=step, parallel=True)
+        extract = read_drop(
+            drop_dir,
+            arena_url=arena_url,
+            progress=step,
+            parallel=True,
+            feed_known=known_digests(engine),  # unchanged Folkeregister lines are not parsed
+        )
         read_seconds = time.perf_counter() - started
         bar.update(task, description="reconciling and writing")
         try:
@@ -287,6 +294,24 @@ def night(
     colour = {"published": "green", "unchanged": "yellow"}.get(outcome.status, "red")
     console.print(f"[{colour}]{outcome.status}[/]: {outcome.message}")
     if outcome.status not in ("published", "unchanged"):
+        raise typer.Exit(1)
+
+
+@app.command("folkeregister-innboks")
+def folkeregister_inbox(
+    inbox: Annotated[Path, typer.Argument(help="The Folkeregister's events inbox folder.")],
+    store: StoreOption = None,
+) -> None:
+    """Read the events inbox once (as the personkort_folkeregister DAG does every five minutes):
+    every hendelser_*.jsonl stored once by hendelseId and moved to lest/. Exit 1 when a file
+    or the folder could not be read (the store records it; the cards say so)."""
+    from personkort.store.crypto import key_ring
+    from pipeline.inbox import read_inbox, summary_text
+
+    key_ring()  # the store keys, before any work: outside development mode never made up
+    summary = read_inbox(store, str(inbox))
+    out.print(summary_text(summary), markup=False, highlight=False)
+    if summary["status"] != "read":
         raise typer.Exit(1)
 
 

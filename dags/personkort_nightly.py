@@ -1,4 +1,5 @@
-"""The nightly personkort run: extract every register in parallel, stage, publish, report.
+"""The nightly personkort run: extract every register (and the Folkeregister snapshot) in
+parallel, stage, publish, report.
 
 Thin on purpose: every task calls one function of ``pipeline.steps``, tested on its own. Bad data
 never retries (a refused file or a gate stops the night, yesterday's cards stay served); a
@@ -93,6 +94,15 @@ def personkort_nightly() -> None:
         drop, _, work = _params()
         return extract(drop, "infotrygd", work)
 
+    # The Folkeregister snapshot: a night without it (or with one refused) goes on with the
+    # feed's last state, noted in the report; never a refusal of the night.
+    @task(outlets=[Asset("personkort://registers/folkeregister")])
+    def extract_folkeregister() -> dict:
+        from pipeline.steps import extract
+
+        drop, store, work = _params()
+        return extract(drop, "folkeregister", work, store_url=store)
+
     @task
     def municipal_files() -> list[str]:
         """Check the drop first (no folder, or nothing in it, stops the run here) and list
@@ -115,7 +125,7 @@ def personkort_nightly() -> None:
     # Gates are decisions about data: retrying changes nothing. ``none_failed``: a drop with no
     # municipal file (the mapped task is skipped) is still staged, and refused on the record.
     @task(retries=0, trigger_rule="none_failed")
-    def stage(_arena: dict, _infotrygd: dict, _municipal: list[dict]) -> dict:
+    def stage(_arena: dict, _infotrygd: dict, _feed: dict, _municipal: list[dict]) -> dict:
         from pipeline.steps import acceptance, stage
 
         drop, store, work = _params()
@@ -160,9 +170,9 @@ def personkort_nightly() -> None:
         return summary
 
     files = municipal_files()  # checks the drop before any extract reads it
-    arena, infotrygd = extract_arena(), extract_infotrygd()
-    files >> [arena, infotrygd]
-    staged = stage(arena, infotrygd, extract_municipal.expand(name=files))
+    arena, infotrygd, feed = extract_arena(), extract_infotrygd(), extract_folkeregister()
+    files >> [arena, infotrygd, feed]
+    staged = stage(arena, infotrygd, feed, extract_municipal.expand(name=files))
     publish(staged) >> report(staged)
 
 

@@ -74,9 +74,11 @@ class ServiceLine:
     source: Source
 
 
-# Registers whose identity numbers are verified: a state register checked the person behind them.
-# A number held only through a hand-typed municipal record may be a relative's or a stranger's.
-VERIFYING_REGISTERS = frozenset({"arena", "infotrygd"})
+# Registers whose identity numbers are verified: a state register checked the person behind them,
+# or the population register's feed holds them (personkort/feed/overlay.py says when a card is
+# anchored to a feed person). A number held only through a hand-typed municipal record may be a
+# relative's or a stranger's.
+VERIFYING_REGISTERS = frozenset({"arena", "infotrygd", "folkeregister"})
 
 # Fields whose values are compared across registers for conflicts, and how to compare them.
 CONFLICT_FIELDS = ("birth_date", "death_date", "address", "postnr", "kommunenr")
@@ -98,6 +100,9 @@ class Card:
     measures: list[MeasureLine] = field(default_factory=list)
     municipal_services: list[ServiceLine] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
+    # The card's person's relatives by number (parent, child, sibling, partner, coparent), from
+    # the feed at lookup: the relatives gate's evidence (personkort/feed/kinship.py).
+    kin: dict[str, str] = field(default_factory=dict)
 
     @property
     def conflicts(self) -> list[str]:

@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from personkort.records import Extract
+from personkort.records import Extract, Register
+
+FEED = Register.FOLKEREGISTER.value
 
 _DATED = re.compile(r"_\d{8}(?=\.\w+$|$)|\.\w+$")
 
@@ -68,10 +70,14 @@ def check_sources(
     services vanished and their cards were retired."""
     before: dict[str, int] = {}
     for key, counts in ((previous or {}).get("sources") or {}).items():
+        if key.startswith(f"{FEED}:"):
+            continue  # the feed has its own gate (``check_feed``): it never stops the night
         name = source_name(key)
         before[name] = before.get(name, 0) + int(counts.get("read", 0))
     tonight: dict[str, int] = {}
     for c in extract.counts:
+        if c.register.value == FEED:
+            continue
         name = source_name(f"{c.register.value}:{c.source}")
         tonight[name] = tonight.get(name, 0) + c.read
     failures = []
@@ -118,6 +124,23 @@ def waived(
     return [f for f in check_sources(extract, previous, config) if f.source in accepted]
 
 
+def check_feed(extract: Extract, persons_before: int | None, config: GateConfig) -> str | None:
+    """Why tonight's Folkeregister snapshot must not replace the last one, or None. A cut-short
+    or mostly unreadable snapshot would drop people's relations and markers (the relatives gate
+    would open): it is refused and the last snapshot stays in force; the night goes on."""
+    if extract.feed is None:
+        return None
+    counts = [c for c in extract.counts if c.register.value == FEED]
+    read = sum(c.read for c in counts)
+    quarantined = sum(c.quarantined for c in counts)
+    if read >= config.min_records_for_share and quarantined > config.max_quarantine_share * read:
+        return f"{quarantined} of {read} lines of the snapshot could not be read"
+    persons = extract.feed.lines
+    if persons_before and persons < (1 - config.max_drop_share) * persons_before:
+        return f"{persons} persons in the snapshot against {persons_before} in the last one"
+    return None
+
+
 def check_extract(
     extract: Extract, previous: dict[str, Any] | None, config: GateConfig
 ) -> list[GateFailure]:
@@ -140,7 +163,8 @@ def check_extract(
                 )
             )
         elif (
-            c.read >= config.min_records_for_share
+            c.register.value != FEED  # a bad snapshot is refused alone (``check_feed``)
+            and c.read >= config.min_records_for_share
             and c.quarantined / c.read > config.max_quarantine_share
         ):
             failures.append(

@@ -19,6 +19,7 @@ from personkort.gates import (
     SourceAcceptance,
     check_cards,
     check_extract,
+    check_feed,
     waived,
 )
 from personkort.reconcile import MatchConfig, Reconciliation, reconcile
@@ -26,6 +27,7 @@ from personkort.reconcile.incremental import Incremental, reconcile_changes
 from personkort.records import Extract
 from personkort.store import begin_night, finish_night, lease, prior, write_night
 from personkort.store import models as m
+from personkort.store.feed import StaleRead, last_snapshot_persons, write_snapshot
 from personkort.store.nights import Delta, compare_with_served, published_night
 from personkort.store.queries import decisions
 
@@ -157,6 +159,7 @@ def stage_night(
             written = write_night(
                 engine, night, extract, result, delta=delta, incremental=incremental
             )
+            counts["feed"] = _write_feed(engine, night, extract, gates)
         counts.update(
             reconciled="incremental" if incremental else "full",
             records_reconciled=len(incremental.recomputed if incremental else result.keys),
@@ -187,6 +190,40 @@ def stage_night(
         finish_night(engine, night, "failed", counts=counts, error=failure_text(exc))
         raise
     return NightOutcome(night, "staged", counts, f"night {night} staged", night_report)
+
+
+def _write_feed(
+    engine: sa.Engine, night: int, extract: Extract, gates: GateConfig
+) -> dict[str, Any]:
+    """Tonight's Folkeregister snapshot beside the served one, or why there is none: missing,
+    or refused by its gate. Either way the last snapshot read stays in force, the night goes
+    on, and the cards and the stewards' page say so."""
+    if extract.feed is None:
+        refusal = extract.feed_refusal
+        missing = refusal is None or refusal.reason.startswith("no folkeregister")
+        return {
+            "status": "missing" if missing else "refused",
+            "reason": refusal.reason if refusal else "no snapshot read",
+        }
+    with engine.connect() as conn:
+        refused = check_feed(extract, last_snapshot_persons(conn), gates)
+        if refused:
+            return {"status": "refused", "file": extract.feed.file, "reason": refused}
+        try:
+            feed = write_snapshot(conn, night, extract.feed)
+        except StaleRead as exc:
+            conn.rollback()
+            return {"status": "refused", "file": extract.feed.file, "reason": str(exc)}
+        conn.commit()
+    return {
+        "status": "read",
+        "file": extract.feed.file,
+        "as_of": extract.feed.as_of.isoformat(),
+        "persons": feed.persons,
+        "persons_new": feed.new,
+        "persons_changed": feed.changed,
+        "persons_removed": feed.removed,
+    }
 
 
 def _audit_acceptance(

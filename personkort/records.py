@@ -14,13 +14,22 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import cache
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from personkort.feed.records import FeedSnapshot
 
 
 class Register(StrEnum):
     ARENA = "arena"
     INFOTRYGD = "infotrygd"
     KOMMUNE = "kommune"
+    FOLKEREGISTER = "folkeregister"  # the population register's feed: not a register of cards
+
+
+# The three registers every night needs; the feed is read beside them, and a night without it
+# is published with the feed's last state (shared/spec/folkeregister.md).
+REGISTERS = (Register.ARENA, Register.INFOTRYGD, Register.KOMMUNE)
 
 
 class Protection(StrEnum):
@@ -218,6 +227,10 @@ class Extract:
     refusals: list[Refusal] = field(default_factory=list)
     # record key → content fingerprint (personkort.fingerprint), where the reader made them
     fingerprints: dict[str, str] = field(default_factory=dict)
+    # The Folkeregister snapshot, if the drop held one that could be read; if not, why not
+    # (a note for the stewards and the cards, never a reason to stop the night).
+    feed: FeedSnapshot | None = None
+    feed_refusal: Refusal | None = None
 
     def extend(self, other: Extract) -> None:
         """Add another extract's records to this one."""
@@ -230,6 +243,8 @@ class Extract:
         self.findings += other.findings
         self.counts += other.counts
         self.refusals += other.refusals
+        self.feed = other.feed or self.feed
+        self.feed_refusal = other.feed_refusal or self.feed_refusal
         both = self.fingerprints.keys() & other.fingerprints.keys()
         self.fingerprints.update(other.fingerprints)
         for key in both:  # one record from two sources: the night fingerprints it whole

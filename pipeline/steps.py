@@ -8,13 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adapters.drop import fingerprint, read_or_refuse, sources
+from adapters.drop import fingerprint, read_feed, read_or_refuse, sources
 from personkort import collector
 from personkort.gates import GateConfig, SourceAcceptance
 from personkort.nightly import NightOutcome, publish_staged, stage_night
 from personkort.records import Extract, Refusal, Register
 from personkort.store import open_engine
 from personkort.store.crypto import key_ring, open_bytes, seal_bytes
+from personkort.store.feed import known_digests
 from personkort.store.queries import nights
 
 REGISTERS = ("arena", "infotrygd")
@@ -53,9 +54,20 @@ def municipal_files(drop_dir: str) -> list[str]:
     return [name for register, name, _ in check_drop(drop_dir) if register is Register.KOMMUNE]
 
 
-def extract(drop_dir: str, register: str, work_dir: str, name: str | None = None) -> dict[str, Any]:
+def extract(
+    drop_dir: str,
+    register: str,
+    work_dir: str,
+    name: str | None = None,
+    store_url: str | None = None,
+) -> dict[str, Any]:
     """Read one register's extract (or one municipal file) and keep it for the stage step.
-    A refused source is recorded, not raised: bad data is for the gates, not for retries."""
+    A refused source is recorded, not raised: bad data is for the gates, not for retries.
+    ``folkeregister`` is the feed's snapshot: one that is missing or refused is the extract's
+    ``feed_refusal``, a note for the stewards and the cards, never a reason to stop the night;
+    its lines the store already holds (``store_url``) are not parsed again."""
+    if register == Register.FOLKEREGISTER:
+        return _extract_feed(Path(drop_dir), work_dir, store_url)
     drop = Path(drop_dir)
     found = [s for s in sources(drop) if s[0].value == register and (name is None or s[1] == name)]
     out = Extract()
@@ -67,9 +79,7 @@ def extract(drop_dir: str, register: str, work_dir: str, name: str | None = None
     started = time.perf_counter()
     for reg, source_name, path in found:
         out.extend(read_or_refuse(reg, source_name, path, None, infotrygd_files))
-    target = Path(work_dir) / f"{register}-{name or 'all'}.pickle"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _write_sealed(target, pickle.dumps(out))
+    _keep(out, work_dir, f"{register}-{name or 'all'}")
     return {
         "source": name or register,
         "read": sum(c.read for c in out.counts),
@@ -77,6 +87,29 @@ def extract(drop_dir: str, register: str, work_dir: str, name: str | None = None
         "refused": [r.reason for r in out.refusals],
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _extract_feed(drop: Path, work_dir: str, store_url: str | None) -> dict[str, Any]:
+    started = time.perf_counter()
+    out = read_feed(drop, known_digests(open_engine(store_url)))
+    _keep(out, work_dir, "folkeregister-all")
+    return {
+        "source": Register.FOLKEREGISTER.value,
+        "feed": "read" if out.feed is not None else "missing",
+        "file": out.feed.file if out.feed is not None else None,
+        "read": sum(c.read for c in out.counts),
+        "quarantined": sum(c.quarantined for c in out.counts),
+        "refused": [],  # never: the feed does not stop a night
+        "feed_refusal": out.feed_refusal.reason if out.feed_refusal else None,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def _keep(out: Extract, work_dir: str, stem: str) -> None:
+    """An extract for the stage step, sealed in the run's work folder."""
+    target = Path(work_dir) / f"{stem}.pickle"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write_sealed(target, pickle.dumps(out))
 
 
 def stage(
@@ -96,6 +129,14 @@ def stage(
     if not any(p.name.startswith("kommune-") for p in parts):
         extract_all.refusals.append(
             Refusal(Register.KOMMUNE, drop_dir, "no kommune extract delivered")
+        )
+    # No feed part (a run of a DAG without the feed's task): the night goes on with the feed's
+    # last state, and says why. Never a refusal: the feed does not stop a night.
+    if extract_all.feed is None and extract_all.feed_refusal is None:
+        extract_all.feed_refusal = Refusal(
+            Register.FOLKEREGISTER,
+            drop_dir,
+            "no folkeregister snapshot read this run (no feed task)",
         )
     outcome = stage_night(
         open_engine(store_url),
@@ -183,6 +224,8 @@ def write_report(store_url: str | None, night: int, path: str) -> dict[str, Any]
         "sources_accepted": (row["counts"] or {}).get("sources_accepted"),
         "possible_double_payments": findings.get("possible_double_payments", {}).get("count"),
         "protection_disagreements": findings.get("protection_disagreements", {}).get("count"),
+        # The Folkeregister snapshot: read (file, persons, new/changed/removed) or missing (why).
+        "feed": (row["counts"] or {}).get("feed"),
         "report_file": path,
     }
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+import sqlalchemy as sa
 
 from adapters import read_drop
 from adapters.drop import fingerprint
@@ -110,6 +111,13 @@ def test_dag_runs_two_nights(airflow_env: dict[str, str], sample: Path, store_ur
         shown = printed(output, "XCOM")["report.return_value"]  # the report task's XCom tab
         assert shown["night"] == number and shown["status"] == "published"
         assert shown["cards"] == len(cards)
+        # The Folkeregister snapshot, read in a task of its own and written with the night.
+        assert printed(output, "TASKS")["extract_folkeregister"] == "success"
+        feed = night["counts"]["feed"]
+        assert feed["status"] == "read" and shown["feed"] == feed
+        assert feed["file"] == next((sample / name / "folkeregister").glob("*.jsonl")).name
+        if number == 1:
+            assert feed["persons"] == feed["persons_new"] == 330
     reports = list(Path(airflow_env["PERSONKORT_WORK_DIR"]).glob("*/report.json"))
     assert reports and all(json.loads(p.read_text())["counts"] for p in reports)
 
@@ -217,6 +225,82 @@ def test_drop_missing_a_register_is_refused_on_the_record(
     assert night["status"] == "refused" and "kilde_avvist" in json.dumps(night["report"])
 
 
+def test_a_drop_without_the_feed_still_publishes(
+    airflow_env: dict[str, str], sample: Path, tmp_path: Path
+) -> None:
+    """No ``folkeregister/`` in the drop: the night is read as before and published, and says
+    the feed is missing (the last snapshot stays in force); never a refusal. SQLite only: the
+    feed's store is tested on both databases elsewhere, and each run costs seconds."""
+    os.environ["PERSONKORT_DATA_DIR"] = airflow_env["PERSONKORT_DATA_DIR"]
+    drop = tmp_path / "night1"
+    shutil.copytree(sample / "night1", drop, ignore=shutil.ignore_patterns("folkeregister"))
+    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    state, output = run_dag(airflow_env, drop, store)
+    assert state == "success", output[-3000:]
+    xcom = printed(output, "XCOM")
+    assert xcom["extract_folkeregister.return_value"]["feed"] == "missing"
+    shown = xcom["report.return_value"]
+    assert shown["status"] == "published"
+    assert shown["feed"] == {"status": "missing", "reason": "no folkeregister snapshot delivered"}
+    (night,) = queries.nights(open_engine(store))
+    assert night["status"] == "published" and night["counts"]["feed"]["status"] == "missing"
+    assert "kilde_avvist" not in json.dumps(night["report"])
+
+
+INBOX_RUN = """
+import json, sys
+sys.path.insert(0, {dags!r})
+from personkort_folkeregister import dag_object
+from sqlalchemy import select
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+for attempt in ("FIRST", "AGAIN"):
+    run = dag_object.test(run_conf={conf})
+    with create_session() as session:
+        rows = session.scalars(
+            select(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id)
+        ).all()
+        xcom = {{f"{{r.task_id}}.{{r.key}}": XComModel.deserialize_value(r) for r in rows}}
+    print(attempt + "=" + json.dumps({{"state": str(run.state), "xcom": xcom}}, default=str))
+"""
+
+
+def test_the_inbox_dag_stores_the_events_once(
+    airflow_env: dict[str, str], sample: Path, tmp_path: Path
+) -> None:
+    """The scheduled inbox run, twice on a copy of the sample inbox: the 7 lines (one a
+    duplicate) are 6 stored events and the files are moved to ``lest/``; the second run finds
+    nothing new. Both runs in one process: Airflow's start-up is most of a run's time."""
+    os.environ["PERSONKORT_DATA_DIR"] = airflow_env["PERSONKORT_DATA_DIR"]
+    inbox = tmp_path / "inbox"
+    shutil.copytree(sample / "hendelser", inbox, ignore=shutil.ignore_patterns("*.csv"))
+    delivered = sorted(p.name for p in inbox.iterdir())
+    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    conf = {"inbox_dir": str(inbox), "store_url": store}
+    code = INBOX_RUN.format(dags=str(ROOT / "dags"), conf=repr(conf))
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=airflow_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    first, again = printed(output, "FIRST"), printed(output, "AGAIN")
+    assert first["state"] == again["state"] == "success", output[-3000:]
+    summary = first["xcom"]["read_inbox.return_value"]
+    assert (summary["received"], summary["stored"], summary["duplicates"]) == (7, 6, 1)
+    assert [f["file"] for f in summary["files"]] == delivered
+    assert sorted(p.name for p in (inbox / "lest").iterdir()) == delivered
+    assert not list(inbox.glob("hendelser_*.jsonl"))
+    assert again["xcom"]["read_inbox.return_value"]["stored"] == 0
+    with open_engine(store).connect() as conn:
+        stored = conn.execute(sa.text("SELECT count(DISTINCT event_id) FROM feed_event"))
+        assert stored.scalar() == 6
+        assert conn.execute(sa.text("SELECT inbox_error FROM feed_state")).scalar() is None
+
+
 def test_a_steward_accepts_a_missing_municipal_file_for_one_run(
     airflow_env: dict[str, str], sample: Path, store_url: str, tmp_path: Path
 ) -> None:
@@ -265,7 +349,7 @@ def test_dagbag_imports_quickly_without_heavy_work(airflow_env: dict[str, str]) 
     )
     lines = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
     assert lines["ERRORS"] == "{}"
-    assert lines["DAGS"] == "personkort_nightly"
+    assert sorted(lines["DAGS"].split(",")) == ["personkort_folkeregister", "personkort_nightly"]
     assert float(lines["SECONDS"]) < 2.0
     assert lines["HEAVY"] == "False"
     assert time.perf_counter() - started < 60

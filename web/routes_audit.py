@@ -62,13 +62,15 @@ REASONS = {
     "strengt_fortrolig_adresse": "strengt fortrolig adresse (kode 6)",
     "skjermet_person": "skjermet person (ansatt i NAV)",
     "egne_data": "eget personkort",
+    "egen_familie": "egen familie (forelder, barn eller søsken)",
+    "egen_partner": "egen ektefelle, partner eller den man har barn med",
     "mangler_rolle": "mangler rollen som trengs",
     "formal_mangler": "formål mangler",
     "ukjent_kontor": "kontoret er ikke i tilgangsreglene",
     "ukjent_person": "ingen person med nummeret",
     "for_mange_oppslag": "for mange oppslag på kort tid",
     "kort_flyttet": "kortet er slått sammen med et annet",
-    "ikke_verifisert_ident": "nummeret er ikke bekreftet av Arena eller Infotrygd",
+    "ikke_verifisert_ident": "nummeret er ikke bekreftet av Arena, Infotrygd eller Folkeregisteret",
 }
 CLASSES = {
     "identity": "identitet",

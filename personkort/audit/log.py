@@ -80,6 +80,7 @@ KINDS = frozenset(
         "rate_limited",
         "source_accepted",
         "session_ended",
+        "feed_events",
     }
 )
 # Column widths (personkort/audit/models.py): what does not fit is refused, never truncated.

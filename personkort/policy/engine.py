@@ -27,6 +27,11 @@ from personkort.policy.model import FieldClass, Grant, Office, Policy
 from personkort.purpose import meaningful
 
 HEALTH_JUSTIFICATION_CODES = {"AAP"}  # BEGRUNNELSE of AAP decisions describes health
+# Gate steps about the person (not the caseworker's role or office, nor a missing purpose).
+PERSON_STEPS = frozenset(
+    {"strengt_fortrolig_adresse", "skjermet_person", "egne_data", "egen_familie", "egen_partner"}
+)
+FEED = "folkeregister"  # the population register's values show only beside a register's
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +171,15 @@ def gate(worker: Caseworker, card: Card, policy: Policy, *, purpose: str | None 
             and (
                 not step.when_own_card or (worker.pid is not None and worker.pid in card.all_idents)
             )
+            and (
+                not step.when_relative
+                or (worker.pid is not None and card.kin.get(worker.pid) in step.when_relative)
+            )
         )
         if not applies:
             continue
         conditional = step.when_protection or step.when_skjermet
-        if step.when_own_card or not (step.require_roles_any & worker.roles):
+        if step.when_own_card or step.when_relative or not (step.require_roles_any & worker.roles):
             return Decision(False, policy.version, [step.code], step.message)
         if conditional:
             privileged.append(step.code)
@@ -199,9 +208,15 @@ def evaluate(
 ) -> Decision:
     """Decide whether the card may be opened and build the view this caseworker may see."""
     opened = gate(worker, card, policy, purpose=purpose)
-    if not opened.permitted:
-        return opened
     ctx = _Context(worker, card, consents, policy, now)
+    if not opened.permitted:
+        # A card that would show this caseworker nothing (say, one municipality's client whom
+        # the feed marks kode 6) is answered as an unknown person, as it would be unmarked:
+        # the refusal would tell them that the person is some office's client. The gate's
+        # code stays in the decision for the audit event.
+        if opened.reason_codes[0] in PERSON_STEPS and _nothing_shown(_view(ctx)):
+            return Decision(True, policy.version, opened.reason_codes, None, absent=True)
+        return opened
     view = _view(ctx)
     codes = sorted({w.reason for w in ctx.withheld})
     return Decision(
@@ -235,6 +250,13 @@ def _nothing_shown(view: dict[str, Any]) -> bool:
 def _view(ctx: _Context) -> dict[str, Any]:
     card = ctx.card
     services, hidden_records = _services(ctx)
+    registers = {_record_of(s) for s in card.sources if s.register != FEED}
+    if not registers or registers <= hidden_records:
+        # Every register record is hidden (or there is none): the feed's name and dates would
+        # tell that this person has a card, i.e. is some office's client.
+        hidden_records = hidden_records | {
+            _record_of(s) for s in card.sources if s.register == FEED
+        }
 
     def sourced(values: list[Sourced]) -> list[dict[str, Any]]:
         return [_sourced(s) for s in values if _record_of(s.source) not in hidden_records]

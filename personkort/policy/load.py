@@ -35,6 +35,7 @@ SERVICES = {"OKSOS", "KVP", "BOLIG", "RUS", "GJELD"}
 ROLES = {"veileder", "kode6", "kode7", "skjermet", "forvalter", "revisor"}
 WHO = {"everyone", "stat", "kommune", "owner_side"}
 PROTECTIONS = {"STRENGT_FORTROLIG", "FORTROLIG"}
+RELATIONS = {"parent", "child", "sibling", "partner", "coparent"}  # personkort/feed/kinship.py
 
 
 class PolicyError(ValueError):
@@ -204,6 +205,13 @@ def _gate_step(doc: _Doc, i: int, spec: Any) -> GateStep:
         raise PolicyError(
             doc.file, doc.line((*path, "when_protection")), f"unknown protection {protection!r}"
         )
+    relatives = spec.get("when_relative", [])
+    if not isinstance(relatives, list) or not set(relatives) <= RELATIONS:
+        raise PolicyError(
+            doc.file,
+            doc.line((*path, "when_relative")),
+            f"when_relative lists relations among {sorted(RELATIONS)}",
+        )
     return GateStep(
         code=doc.get(spec, "code", str, path),
         message=doc.get(spec, "message", str, path),
@@ -211,6 +219,7 @@ def _gate_step(doc: _Doc, i: int, spec: Any) -> GateStep:
         when_protection=protection,
         when_skjermet=bool(spec.get("when_skjermet", False)),
         when_own_card=bool(spec.get("when_own_card", False)),
+        when_relative=frozenset(relatives),
         purpose_required=bool(spec.get("purpose_required", False)),
     )
 

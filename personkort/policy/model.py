@@ -24,6 +24,10 @@ class GateStep:
     when_protection: str | None = None
     when_skjermet: bool = False
     when_own_card: bool = False
+    # The card's person is the caseworker's relative (by ``pid``, from the feed): one of these
+    # relations (parent, child, sibling, partner, coparent). Like ``when_own_card``, no role
+    # opens it.
+    when_relative: frozenset[str] = frozenset()
     purpose_required: bool = False
 
 

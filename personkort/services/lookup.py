@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from personkort.audit import AuditLog
 from personkort.card import Card
+from personkort.freshness import source_states
 from personkort.ident import normalise
 from personkort.policy.engine import Caseworker, Decision, evaluate
 from personkort.purpose import PurposeError, clean_purpose
@@ -338,6 +339,7 @@ class LookupService:
                 }
                 for c in mine
             ],
+            "sources": source_states(decision.view, found.facts) if found.facts else [],
             "policy_version": current.version,
             "trace_id": trace,
         }
@@ -356,7 +358,8 @@ class LookupService:
             purpose=purpose,
             trace_id=trace,
             outcome="not_found" if absent else None,
-            codes=["ukjent_person"] if absent else None,
+            # a gate step that would have refused the card stays on the record for auditors
+            codes=["ukjent_person", *decision.reason_codes] if absent else None,
             note="ingenting_synlig" if absent else None,
         )
 

@@ -235,7 +235,7 @@ class QuarantineRow(Base):
     __tablename__ = "quarantine"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     night_id: Mapped[int] = mapped_column(ForeignKey(NIGHT_FK), index=True)
-    register: Mapped[str] = mapped_column(String(12))
+    register: Mapped[str] = mapped_column(String(16))
     location: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)
@@ -245,7 +245,7 @@ class FindingRow(Base):
     __tablename__ = "finding"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     night_id: Mapped[int] = mapped_column(ForeignKey(NIGHT_FK), index=True)
-    register: Mapped[str] = mapped_column(String(12))
+    register: Mapped[str] = mapped_column(String(16))
     location: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(Text)
@@ -258,6 +258,107 @@ Index("ix_source_record_current", SourceRecord.record_key, SourceRecord.valid_to
 for _table in (IdentHistoryRow, StateBenefitRow, MeasureRow, MunicipalServiceRow):
     Index(f"ix_{_table.__tablename__}_current", _table.record_key, _table.valid_to)
 Index("ix_card_current", Card.card_id, Card.valid_to)
+
+
+class FeedPersonRow(_Versioned, Base):
+    """One person of the Folkeregister snapshot, versioned by the night that read it: a night
+    without a snapshot writes none, so the last one read stays in force (spec: "keeps the last
+    state it had"). ``idents`` and ``relations`` are the line's lists, as JSON."""
+
+    __tablename__ = "feed_person"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    person_key: Mapped[str] = mapped_column(String(16), index=True)  # the number in use
+    digest: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str] = mapped_column(String(64))
+    given_names: Mapped[str] = mapped_column(String(100))
+    middle_name: Mapped[str | None] = mapped_column(String(100))
+    surname: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    gradering: Mapped[str] = mapped_column(String(30))
+    death_date: Mapped[dt.date | None] = mapped_column(Date)
+    changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    idents: Mapped[list[Any]] = mapped_column(JSON)  # [[number, type, in_use], ...]
+    relations: Mapped[list[Any]] = mapped_column(JSON)  # [[related, role], ...]
+
+
+class FeedIdentRow(_Versioned, Base):
+    """Every number the snapshot holds, and whose it is."""
+
+    __tablename__ = "feed_ident"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    number: Mapped[str] = mapped_column(String(16), index=True)
+    person_key: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class FeedRelationRow(_Versioned, Base):
+    """Every relation the snapshot states, found from either end."""
+
+    __tablename__ = "feed_relation"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(16), index=True)
+    related: Mapped[str] = mapped_column(String(16), index=True)
+    role: Mapped[str] = mapped_column(String(24))
+
+
+class FeedSnapshotRow(Base):
+    """Which snapshot a night read (none: that night had none, the one before stays)."""
+
+    __tablename__ = "feed_snapshot"
+    night_id: Mapped[int] = mapped_column(ForeignKey(NIGHT_FK), primary_key=True)
+    file: Mapped[str] = mapped_column(String(120))
+    as_of: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    persons: Mapped[int] = mapped_column(Integer)
+
+
+class FeedEventRow(Base):
+    """An event of the day, stored once by its ``hendelseId`` whatever its delivery."""
+
+    __tablename__ = "feed_event"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(100), unique=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(40))
+    change: Mapped[str] = mapped_column(String(16))
+    replaces: Mapped[str | None] = mapped_column(String(100))
+    idents: Mapped[list[Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    location: Mapped[str] = mapped_column(String(200))
+
+
+class FeedEventIdent(Base):
+    """The numbers an event names: a lookup finds a person's events by any of them."""
+
+    __tablename__ = "feed_event_ident"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(100), index=True)
+    number: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class FeedEventQuarantine(Base):
+    """An event that could not be read, kept whole (sealed) with where it came from and why."""
+
+    __tablename__ = "feed_event_quarantine"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    location: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+
+
+class FeedState(Base):
+    """One row: a counter every accepted batch of events moves (each API process re-reads a
+    card's feed facts when it changed), and how the inbox was last read."""
+
+    __tablename__ = "feed_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    generation: Mapped[int] = mapped_column(BigInteger)
+    inbox_read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    inbox_error: Mapped[str | None] = mapped_column(Text)
+
+
+Index("ix_feed_person_current", FeedPersonRow.person_key, FeedPersonRow.valid_to)
+Index("ix_feed_ident_current", FeedIdentRow.number, FeedIdentRow.valid_to)
 
 
 class EndedSession(Base):

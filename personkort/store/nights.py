@@ -38,6 +38,9 @@ VERSIONED = (
     m.MunicipalServiceRow,
     m.CardLink,
     m.Card,
+    m.FeedPersonRow,
+    m.FeedIdentRow,
+    m.FeedRelationRow,
 )
 PER_RECORD = (
     m.SourceRecord,
@@ -113,6 +116,7 @@ def rollback_unpublished(conn: sa.Connection) -> None:
     for table in VERSIONED:
         conn.execute(sa.delete(table).where(table.valid_from > served))
         conn.execute(sa.update(table).where(table.valid_to > served).values(valid_to=None))
+    conn.execute(sa.delete(m.FeedSnapshotRow).where(m.FeedSnapshotRow.night_id > served))
     stale = sa.select(m.Night.id).where(m.Night.id > served, m.Night.status == "running")
     stale_ids = list(conn.scalars(stale))
     if stale_ids:
@@ -158,6 +162,7 @@ def finish_night(
 
 def rollback_unpublished_night(conn: sa.Connection, night: int) -> None:
     """A night that will not be published must leave no version rows behind."""
+    conn.execute(sa.delete(m.FeedSnapshotRow).where(m.FeedSnapshotRow.night_id == night))
     for table in VERSIONED:
         conn.execute(sa.delete(table).where(table.valid_from == night))
         conn.execute(sa.update(table).where(table.valid_to == night).values(valid_to=None))

@@ -20,6 +20,9 @@ import sqlalchemy as sa
 
 from personkort.card import Card
 from personkort.consents import ConsentRecord
+from personkort.feed import overlay
+from personkort.freshness import NightFacts
+from personkort.store import feed
 from personkort.store import models as m
 from personkort.store.cards import read_card
 from personkort.store.consents import record_of
@@ -29,10 +32,15 @@ from personkort.store.nights import published_night
 from personkort.store.queries import card_id_for_ident
 
 _MISSING = object()
-# The served night and a person's consents in one statement (one row with no consent columns
-# when there are none). Built once: a statement object keeps its compiled form.
+# The served night, the feed's generation and a person's consents in one statement (one row with
+# no consent columns when there are none). Built once: a statement object keeps its compiled form.
+_GENERATION = sa.select(m.FeedState.generation).where(m.FeedState.id == 1).scalar_subquery()
 _NIGHT_AND_CONSENTS = (
-    sa.select(m.Publication.night_id, *m.ConsentRow.__table__.columns)
+    sa.select(
+        m.Publication.night_id,
+        _GENERATION.label("feed_generation"),
+        *m.ConsentRow.__table__.columns,
+    )
     .select_from(m.Publication)
     .outerjoin(
         m.ConsentRow,
@@ -43,10 +51,22 @@ _NIGHT_AND_CONSENTS = (
 )
 
 
-def _night_and_consents(conn: sa.Connection, card: Card) -> tuple[int | None, list[ConsentRecord]]:
+@dataclass(frozen=True, slots=True)
+class _Current:
+    night: int | None
+    feed_generation: int
+    consents: list[ConsentRecord]
+
+
+def _night_and_consents(conn: sa.Connection, card: Card) -> _Current:
     rows = conn.execute(_NIGHT_AND_CONSENTS, {"idents": sorted(card.all_idents)}).all()
-    night = rows[0].night_id if rows else None
-    return night, [record_of(r) for r in rows if r.id is not None]
+    if not rows:
+        return _Current(None, 0, [])
+    return _Current(
+        rows[0].night_id,
+        rows[0].feed_generation or 0,
+        [record_of(r) for r in rows if r.id is not None],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +77,7 @@ class Found:
     night: int | None
     card: Card | None
     consents: list[ConsentRecord] = field(default_factory=list)
+    facts: NightFacts | None = None  # the served night's sources, for the card's freshness
 
 
 class ServedCards:
@@ -98,6 +119,8 @@ class ServedCards:
             card_id = self._cached(
                 (night, "ident", ident), lambda: card_id_for_ident(conn, night, ident)
             )
+            if card_id is None:  # a number only the feed knows: a new one, or an old D-nummer
+                card_id = feed.card_via_feed(conn, night, ident)
             return self._found(conn, night, card_id)  # type: ignore[arg-type]
 
     def _by_card_id(self, card_id: str) -> Found:
@@ -118,8 +141,10 @@ class ServedCards:
             if night is None or not isinstance(card, Card):
                 return None
             self.hits += 1
-        served, consents = _night_and_consents(conn, card)
-        return Found(night, card, consents) if served == night else None
+        current = _night_and_consents(conn, card)
+        if current.night != night:
+            return None
+        return self._with_feed(conn, card, current)
 
     def _found(self, conn: sa.Connection, night: int, card_id: str | None) -> Found:
         if card_id is None:
@@ -129,7 +154,20 @@ class ServedCards:
         if card is None:
             return Found(night, None)
         assert isinstance(card, Card)
-        return Found(night, card, _night_and_consents(conn, card)[1])
+        return self._with_feed(conn, card, _night_and_consents(conn, card))
+
+    def _with_feed(self, conn: sa.Connection, card: Card, current: _Current) -> Found:
+        """The night's card with the feed's facts laid over it, read again whenever an event
+        batch has moved the generation since (protection raised today counts now)."""
+        generation = f"feed:{current.feed_generation}"
+        facts = self._cached(
+            (card.night, generation, card.card_id), lambda: feed.facts_for(conn, card)
+        )
+        night = self._cached(
+            (card.night, generation, ""), lambda: feed.night_facts(conn, card.night)
+        )
+        assert isinstance(facts, overlay.FeedFacts) and isinstance(night, NightFacts)
+        return Found(card.night, overlay.apply(card, facts), current.consents, night)
 
     def _served(self, conn: sa.Connection) -> int | None:
         night = published_night(conn)

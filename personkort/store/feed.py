@@ -1,0 +1,507 @@
+"""The Folkeregister feed in the store: each night's snapshot, versioned like the cards, and
+the day's events, kept once each by ``hendelseId``.
+
+The snapshot's rows are written beside the served night and seen when it is published; a night
+without a snapshot writes none, so the last snapshot read stays in force. Only persons whose
+line changed are written again (a digest per line), so a night costs what changed.
+
+Events are stored as they arrive, and each accepted batch moves ``feed_state.generation``: an
+API process that cached a card's feed facts reads them again when the counter has moved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from personkort.card import Card
+from personkort.feed import overlay
+from personkort.feed.day import fold
+from personkort.feed.kinship import Kinship, Relation
+from personkort.feed.records import (
+    Change,
+    EventKind,
+    FeedEvent,
+    FeedIdent,
+    FeedPerson,
+    FeedRelation,
+    FeedSnapshot,
+    Gradering,
+    Role,
+)
+from personkort.freshness import NightFacts
+from personkort.records import Quarantined
+from personkort.store import models as m
+from personkort.store.crypto import KeyRing, context
+from personkort.store.nights import _close, _insert, published_night, visible
+from personkort.store.queries import card_id_for_ident
+
+FEED_TABLES = (m.FeedPersonRow, m.FeedIdentRow, m.FeedRelationRow)
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class FeedWrite:
+    persons: int
+    new: int
+    changed: int
+    removed: int
+
+
+# -- the night's snapshot ------------------------------------------------------------------
+
+
+def current_digests(conn: sa.Connection) -> dict[str, str]:
+    """Each line digest the store holds a person for → that person's key: what tonight's
+    snapshot need not parse again."""
+    return dict(
+        conn.execute(
+            sa.select(m.FeedPersonRow.digest, m.FeedPersonRow.person_key).where(
+                m.FeedPersonRow.valid_to.is_(None)
+            )
+        ).all()
+    )
+
+
+def known_digests(engine: sa.Engine) -> frozenset[str]:
+    """The line digests of the served night's snapshot persons, for the reader: lines it
+    need not parse (rows a half-written night left are not among them)."""
+    with engine.connect() as conn:
+        served = published_night(conn)
+        if served is None:
+            return frozenset()
+        return frozenset(
+            conn.scalars(sa.select(m.FeedPersonRow.digest).where(visible(m.FeedPersonRow, served)))
+        )
+
+
+class StaleRead(RuntimeError):
+    """The snapshot was read against persons the store no longer holds as they were."""
+
+
+def write_snapshot(conn: sa.Connection, night: int, snapshot: FeedSnapshot) -> FeedWrite:
+    """Write tonight's snapshot beside the served one: a person whose line is gone is closed,
+    one whose line is new is written; an unchanged line (parsed or not) writes nothing.
+    StaleRead if a line was left unparsed for a person the store does not hold: writing would
+    lose that person."""
+    current = current_digests(conn)
+    if any(d not in current for d in snapshot.unchanged):
+        raise StaleRead("lines were skipped as unchanged that the store does not hold")
+    tonight = set(snapshot.unchanged) | set(snapshot.digests.values())
+    gone = {current[d] for d in current if d not in tonight}
+    written = [p for p in snapshot.persons if snapshot.digests.get(p.key) not in current]
+    changed = sum(1 for p in written if p.key in gone)
+    stale = sorted(gone)
+    _close(conn, m.FeedPersonRow, m.FeedPersonRow.person_key, stale, night)
+    _close(conn, m.FeedIdentRow, m.FeedIdentRow.person_key, stale, night)
+    _close(conn, m.FeedRelationRow, m.FeedRelationRow.holder, stale, night)
+    digests = snapshot.digests
+    _insert(conn, m.FeedPersonRow, [_person_row(p, digests.get(p.key, ""), night) for p in written])
+    _insert(
+        conn,
+        m.FeedIdentRow,
+        [
+            {"number": i.number, "person_key": p.key, "valid_from": night}
+            for p in written
+            for i in p.idents
+        ],
+    )
+    _insert(
+        conn,
+        m.FeedRelationRow,
+        [
+            {"holder": p.key, "related": r.related, "role": r.role.value, "valid_from": night}
+            for p in written
+            for r in p.relations
+        ],
+    )
+    conn.execute(
+        sa.insert(m.FeedSnapshotRow).values(
+            night_id=night, file=snapshot.file, as_of=snapshot.as_of, persons=snapshot.lines
+        )
+    )
+    return FeedWrite(snapshot.lines, len(written) - changed, changed, len(gone) - changed)
+
+
+def _person_row(p: FeedPerson, digest: str, night: int) -> dict[str, Any]:
+    return {
+        "person_key": p.key,
+        "digest": digest,
+        "location": p.location,
+        "given_names": p.given_names,
+        "middle_name": p.middle_name,
+        "surname": p.surname,
+        "birth_date": p.birth_date,
+        "gradering": p.gradering.value,
+        "death_date": p.death_date,
+        "changed_at": p.changed_at,
+        "idents": [[i.number, i.type, i.in_use] for i in p.idents],
+        "relations": [[r.related, r.role.value] for r in p.relations],
+        "valid_from": night,
+    }
+
+
+def _person(row: sa.Row) -> FeedPerson:
+    return FeedPerson(
+        location=row.location,
+        idents=tuple(FeedIdent(n, t, bool(u)) for n, t, u in row.idents),
+        given_names=row.given_names,
+        middle_name=row.middle_name,
+        surname=row.surname,
+        birth_date=row.birth_date,
+        gradering=Gradering(row.gradering),
+        death_date=row.death_date,
+        relations=tuple(FeedRelation(r, Role(role)) for r, role in row.relations),
+        changed_at=row.changed_at,
+    )
+
+
+def last_snapshot_persons(conn: sa.Connection) -> int | None:
+    """How many persons the newest snapshot a published night read held (the feed's gate
+    compares tonight's with it; a refused night's snapshot was rolled back)."""
+    served = published_night(conn)
+    if served is None:
+        return None
+    return conn.scalar(
+        sa.select(m.FeedSnapshotRow.persons)
+        .where(m.FeedSnapshotRow.night_id <= served)
+        .order_by(m.FeedSnapshotRow.night_id.desc())
+        .limit(1)
+    )
+
+
+def snapshot_in_force(conn: sa.Connection, night: int) -> tuple[int, dt.datetime, str] | None:
+    """(night, as_of, file) of the newest snapshot a night up to ``night`` read."""
+    row = conn.execute(
+        sa.select(m.FeedSnapshotRow.night_id, m.FeedSnapshotRow.as_of, m.FeedSnapshotRow.file)
+        .where(m.FeedSnapshotRow.night_id <= night)
+        .order_by(m.FeedSnapshotRow.night_id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return row.night_id, _aware(row.as_of), row.file
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # SQLite drops the offset
+
+
+# -- reading a card's feed facts -------------------------------------------------------------
+
+
+def canonical(conn: sa.Connection, night: int, numbers: Iterable[str]) -> dict[str, str]:
+    """Each number the snapshot holds → its person's key."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(numbers))):
+        found.update(
+            conn.execute(
+                sa.select(m.FeedIdentRow.number, m.FeedIdentRow.person_key).where(
+                    m.FeedIdentRow.number.in_(chunk), visible(m.FeedIdentRow, night)
+                )
+            ).all()
+        )
+    return found
+
+
+def persons(conn: sa.Connection, night: int, keys: Iterable[str]) -> list[FeedPerson]:
+    out: list[FeedPerson] = []
+    for chunk in _chunks(sorted(set(keys))):
+        rows = conn.execute(
+            sa.select(m.FeedPersonRow)
+            .where(m.FeedPersonRow.person_key.in_(chunk), visible(m.FeedPersonRow, night))
+            .order_by(m.FeedPersonRow.person_key)
+        ).all()
+        out.extend(_person(r) for r in rows)
+    return out
+
+
+def numbers_of(conn: sa.Connection, night: int, keys: Iterable[str]) -> dict[str, set[str]]:
+    """Every number of each person key."""
+    out: dict[str, set[str]] = {}
+    for chunk in _chunks(sorted(set(keys))):
+        for number, key in conn.execute(
+            sa.select(m.FeedIdentRow.number, m.FeedIdentRow.person_key).where(
+                m.FeedIdentRow.person_key.in_(chunk), visible(m.FeedIdentRow, night)
+            )
+        ):
+            out.setdefault(key, set()).add(number)
+    return out
+
+
+def relations_touching(
+    conn: sa.Connection, night: int, keys: Iterable[str], numbers: Iterable[str]
+) -> list[Relation]:
+    """The relations held by these persons, or naming any of these numbers."""
+    t = m.FeedRelationRow
+    out: set[Relation] = set()
+    for column, values in ((t.holder, keys), (t.related, numbers)):
+        for chunk in _chunks(sorted(set(values))):
+            for holder, related, role in conn.execute(
+                sa.select(t.holder, t.related, t.role).where(column.in_(chunk), visible(t, night))
+            ):
+                out.add(Relation(holder, related, Role(role)))
+    return sorted(out, key=lambda r: (r.holder, r.related, r.role))
+
+
+def facts_for(conn: sa.Connection, card: Card) -> overlay.FeedFacts:
+    """The feed's facts about a served card's people: the snapshot in force at the card's night,
+    the day's events since it was taken, and the anchored persons' relatives."""
+    night = card.night
+    snapshot = snapshot_in_force(conn, night)
+    snapshot_night, as_of = (snapshot[0], snapshot[1]) if snapshot else (None, None)
+    numbers = card.all_idents
+    keys_of = canonical(conn, night, numbers)
+    found = persons(conn, night, set(keys_of.values()))
+    mine, others = overlay.anchored(card, found)
+    anchored_numbers = {n for p in mine for n in p.numbers}
+    events = events_naming(conn, numbers | anchored_numbers)
+    day_mine = [e for e in events if anchored_numbers & set(e.idents)]
+    day_rest = [e for e in events if not anchored_numbers & set(e.idents)]
+    day = fold(day_mine, as_of) if day_mine else None
+    kin = _kin(conn, night, mine, day.relations if day else frozenset())
+    return overlay.FeedFacts(
+        snapshot_night,
+        as_of,
+        tuple(mine),
+        tuple(others),
+        day,
+        fold(day_rest, as_of) if day_rest else None,
+        kin,
+    )
+
+
+def _kin(
+    conn: sa.Connection,
+    night: int,
+    people: Sequence[FeedPerson],
+    added: Iterable[FeedRelation],
+) -> dict[str, str]:
+    """The relatives of the card's anchored persons, each by every number they have."""
+    if not people:
+        return {}
+    me = {p.key for p in people}
+    mine = {n for p in people for n in p.numbers}
+    extra = [Relation(p.key, r.related, r.role) for p in people[:1] for r in added]
+    first = relations_touching(conn, night, me, mine)
+    near = {r.holder for r in first} | {r.related for r in first}
+    canon = canonical(conn, night, near)
+    near_keys = {canon.get(n, n) for n in near} - me
+    near_numbers = near | set().union(*numbers_of(conn, night, near_keys).values())
+    second = relations_touching(conn, night, near_keys, near_numbers - mine)
+    rows = [*first, *second, *extra]
+    canon.update(canonical(conn, night, {r.related for r in second}))
+    canon.update({n: p.key for p in people for n in p.numbers})
+    kinship = Kinship(rows, canon)
+    relatives: dict[str, str] = {}
+    for p in people:
+        for key, relation in kinship.relatives(p.key).items():
+            relatives.setdefault(key, relation)
+    numbers = numbers_of(conn, night, relatives)
+    return {
+        number: relation
+        for key, relation in relatives.items()
+        for number in numbers.get(key, {key})
+    }
+
+
+def card_via_feed(conn: sa.Connection, night: int, ident: str) -> str | None:
+    """The card of the person the feed says holds ``ident`` (the snapshot, or an event since),
+    through any of their other numbers a card holds: a number only the feed knows (a new one,
+    an old D-nummer) finds the card. Not cached: the day's events can add a number any time."""
+    others: set[str] = set()
+    key = canonical(conn, night, [ident]).get(ident)
+    if key is not None:
+        others |= set().union(*numbers_of(conn, night, [key]).values())
+    for event in events_naming(conn, [ident]):
+        others |= set(event.idents)
+    for number in sorted(others - {ident}):
+        if (card_id := card_id_for_ident(conn, night, number)) is not None:
+            return card_id
+    return None
+
+
+def generation(conn: sa.Connection) -> int:
+    return conn.scalar(sa.select(m.FeedState.generation).where(m.FeedState.id == 1)) or 0
+
+
+# -- the day's events ---------------------------------------------------------------------
+
+
+def _payload(e: FeedEvent) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if e.gradering is not None:
+        out["gradering"] = e.gradering.value
+    if e.ident is not None:
+        out["ident"] = [e.ident.number, e.ident.type, e.ident.in_use]
+    if e.death_date is not None:
+        out["death_date"] = e.death_date.isoformat()
+    if e.relation is not None:
+        out["relation"] = [e.relation.related, e.relation.role.value]
+    return out
+
+
+def _event(row: sa.Row) -> FeedEvent:
+    p = row.payload or {}
+    ident = p.get("ident")
+    relation = p.get("relation")
+    return FeedEvent(
+        event_id=row.event_id,
+        created=_aware(row.created),
+        idents=tuple(row.idents),
+        kind=EventKind(row.kind),
+        change=Change(row.change),
+        replaces=row.replaces,
+        location=row.location,
+        gradering=Gradering(p["gradering"]) if "gradering" in p else None,
+        ident=FeedIdent(ident[0], ident[1], bool(ident[2])) if ident else None,
+        death_date=dt.date.fromisoformat(p["death_date"]) if "death_date" in p else None,
+        relation=FeedRelation(relation[0], Role(relation[1])) if relation else None,
+    )
+
+
+def store_events(
+    conn: sa.Connection, events: Sequence[FeedEvent], received_at: dt.datetime
+) -> list[FeedEvent]:
+    """Store the events not already stored (by ``hendelseId``) and move the generation; the
+    ones stored now are returned. Two processes storing the same event: one row, no error."""
+    unique: dict[str, FeedEvent] = {}
+    for e in events:
+        unique.setdefault(e.event_id, e)
+    known: set[str] = set()
+    for chunk in _chunks(sorted(unique)):
+        known.update(
+            conn.scalars(
+                sa.select(m.FeedEventRow.event_id).where(m.FeedEventRow.event_id.in_(chunk))
+            )
+        )
+    fresh = [e for e in unique.values() if e.event_id not in known]
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+        m.FeedEventRow
+    )
+    stored: list[FeedEvent] = []
+    for e in fresh:
+        result = conn.execute(
+            insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(m.FeedEventRow.id),
+            {
+                "event_id": e.event_id,
+                "created": e.created,
+                "received_at": received_at,
+                "kind": e.kind.value,
+                "change": e.change.value,
+                "replaces": e.replaces,
+                "idents": list(e.idents),
+                "payload": _payload(e),
+                "location": e.location[:200],
+            },
+        )
+        if result.first() is None:
+            continue  # another process stored it first
+        numbers = set(e.idents) | ({e.ident.number} if e.ident else set())
+        conn.execute(
+            sa.insert(m.FeedEventIdent),
+            [{"event_id": e.event_id, "number": n} for n in sorted(numbers)],
+        )
+        stored.append(e)
+    if stored:
+        conn.execute(
+            sa.update(m.FeedState)
+            .where(m.FeedState.id == 1)
+            .values(generation=m.FeedState.generation + 1)
+        )
+    return stored
+
+
+def quarantine_events(
+    conn: sa.Connection, items: Sequence[Quarantined], received_at: dt.datetime, keys: KeyRing
+) -> None:
+    """Events that could not be read: kept whole, each raw text sealed to its place."""
+    if items:
+        conn.execute(
+            sa.insert(m.FeedEventQuarantine),
+            [
+                {
+                    "received_at": received_at,
+                    "location": q.location[:200],
+                    "reason": q.reason,
+                    "raw": keys.encrypt(
+                        q.raw, context("feed_event_quarantine", "raw", q.location[:200])
+                    ),
+                }
+                for q in items
+            ],
+        )
+
+
+def mark_inbox(conn: sa.Connection, read_at: dt.datetime, error: str | None) -> None:
+    """How the inbox was last read: the cards say so when it could not be (a change of that
+    moves the generation, so every process's cards say it at once)."""
+    before = conn.scalar(sa.select(m.FeedState.inbox_error).where(m.FeedState.id == 1))
+    values: dict[str, Any] = {"inbox_read_at": read_at, "inbox_error": error}
+    if before != error:
+        values["generation"] = m.FeedState.generation + 1
+    conn.execute(sa.update(m.FeedState).where(m.FeedState.id == 1).values(**values))
+
+
+def night_facts(conn: sa.Connection, night: int) -> NightFacts:
+    """What the freshness of a served card's sources needs: the nights' dates, the sources a
+    steward let the served night publish without, the feed's state."""
+    rows = conn.execute(sa.select(m.Night.id, m.Night.started_at).where(m.Night.id <= night))
+    dates = {n: _aware(started).date() for n, started in rows}
+    counts = conn.scalar(sa.select(m.Night.counts).where(m.Night.id == night)) or {}
+    accepted = frozenset(
+        str(a.get("source", "")).split(":", 1)[0] for a in counts.get("sources_accepted") or []
+    )
+    snapshot = snapshot_in_force(conn, night)
+    error = conn.scalar(sa.select(m.FeedState.inbox_error).where(m.FeedState.id == 1))
+    return NightFacts(
+        night,
+        dates,
+        accepted,
+        str((counts.get("feed") or {}).get("status", "missing")),
+        snapshot[1] if snapshot else None,
+        error,
+    )
+
+
+def events_naming(conn: sa.Connection, numbers: Iterable[str]) -> list[FeedEvent]:
+    """Every stored event that names any of these numbers, and every event those name (a
+    person's events by any of their numbers, one step out)."""
+    numbers = set(numbers)
+    if not numbers:
+        return []
+    ids: set[str] = set()
+    for chunk in _chunks(sorted(numbers)):
+        ids.update(
+            conn.scalars(
+                sa.select(m.FeedEventIdent.event_id).where(m.FeedEventIdent.number.in_(chunk))
+            )
+        )
+    if not ids:
+        return []
+    rows = []
+    for chunk in _chunks(sorted(ids)):
+        rows.extend(
+            conn.execute(sa.select(m.FeedEventRow).where(m.FeedEventRow.event_id.in_(chunk))).all()
+        )
+    events = [_event(r) for r in rows]
+    # Cancellations and corrections name their event by id, not by number: read those too.
+    named = {e.replaces for e in events if e.replaces} - ids
+    for chunk in _chunks(sorted(named)):
+        events.extend(
+            _event(r)
+            for r in conn.execute(
+                sa.select(m.FeedEventRow).where(m.FeedEventRow.event_id.in_(chunk))
+            ).all()
+        )
+    return events
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
