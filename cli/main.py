@@ -123,6 +123,9 @@ def simulate(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for night1/, night2/, ...")] = Path(
         "data/registers"
     ),
+    feed: Annotated[
+        bool, typer.Option("--feed/--no-feed", help="Also the Folkeregister feed and its events.")
+    ] = True,
 ) -> None:
     """Write simulated register extracts (with an answer key) for a synthetic population."""
     from simulator import simulate as run_simulation
@@ -135,7 +138,7 @@ def simulate(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        summary = run_simulation(persons, seed, nights, out_dir, progress=step)
+        summary = run_simulation(persons, seed, nights, out_dir, progress=step, feed=feed)
     console.print(f"wrote {nights} night(s) for {persons} persons to {out_dir}")
     out.print(summary)
 

@@ -66,3 +66,19 @@ def write_truth(folder: Path, people: list[Person], written: Written) -> None:
         out = csv.writer(f, lineterminator="\n")
         out.writerow(["register", "location", "kind"])
         out.writerows(written.bad)
+
+
+def write_feed_truth(
+    folder: Path, relatives: list[tuple[str, str, str]], protection: list[tuple[str, str]]
+) -> None:
+    """The feed's answers: which cards each caseworker is refused, and every card's marker
+    over all sources, the feed's included (its malformed lines are in ``bad.csv``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "relatives.csv").open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(["caseworker_pid", "person_key", "relation"])
+        out.writerows(relatives)
+    with (folder / "feed_protection.csv").open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(["person_key", "gradering"])
+        out.writerows(protection)

@@ -67,6 +67,17 @@ class CorruptionModel:
     newcomers_per_night: float = 0.002
     new_services_per_night: float = 0.003
     ended_services_per_night: float = 0.003
+    # the Folkeregister feed (simulator/feed.py), drawn from its own random stream
+    feed_parents: float = 0.5  # of adults born 1962 or later: their parents are in the feed
+    feed_adult_children: float = 0.4  # of single people 55 or older: children living elsewhere
+    feed_dangling: float = 0.05  # of feed-only parents: a number the snapshot does not hold
+    feed_only_marker: float = 0.002  # of people unprotected in the registers: a feed marker
+    feed_municipal_kode6: float = 0.05  # of people only a municipal system knows: kode 6
+    feed_stricter: float = 0.1  # of people FORTROLIG in the registers: STRENGT_FORTROLIG
+    feed_caseworkers: float = 0.0005  # NAV caseworkers related to clients (at least 10)
+    feed_truncated: float = 0.0005  # snapshot lines cut short: quarantined
+    feed_raises_per_day: float = 0.0001  # events raising a marker (at least 3)
+    feed_deaths_per_day: float = 0.00005  # deaths the registers do not know yet (at least 1)
 
 
 ASCII = str.maketrans({"æ": "ae", "ø": "o", "å": "aa", "Æ": "Ae", "Ø": "O", "Å": "Aa"})

@@ -6,11 +6,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from adapters import read_drop
 from adapters.drop import fingerprint
 from personkort.nightly import run_night
+from personkort.store import models as m
 from personkort.store import open_engine
-from personkort.store.feed import canonical, snapshot_in_force
+from personkort.store.feed import canonical, known_digests, snapshot_in_force
+from personkort.store.nights import published_night, visible
 
 
 def test_a_cut_short_snapshot_is_refused_and_the_last_one_kept(
@@ -35,3 +39,50 @@ def test_a_cut_short_snapshot_is_refused_and_the_last_one_kept(
         assert in_force is not None and in_force[2] == "folkeregister_20261120.jsonl"
         last_line_person = lines[-1].split('"identifikasjonsnummer": "', 1)[1][:11]
         assert canonical(conn, served, [last_line_person])  # still known from night 1
+
+
+def _feed_rows(engine: sa.Engine) -> set[tuple[object, ...]]:
+    with engine.connect() as conn:
+        served = published_night(conn)
+        t = m.FeedPersonRow
+        rows = conn.execute(
+            sa.select(t.person_key, t.digest, t.gradering, t.death_date, t.surname).where(
+                visible(t, served)
+            )
+        ).all()
+    return {tuple(r) for r in rows}
+
+
+def test_unchanged_lines_are_not_parsed_and_the_store_ends_the_same(
+    tmp_path: Path, sample: Path
+) -> None:
+    skipping = open_engine(f"sqlite:///{tmp_path}/skip.sqlite")
+    parsing = open_engine(f"sqlite:///{tmp_path}/parse.sqlite")
+    for name in ("night1", "night2"):
+        drop = sample / name
+        known = known_digests(skipping)
+        extract = read_drop(drop, feed_known=known)
+        assert extract.feed is not None
+        if name == "night2":  # the sample stamps every line anew; only five persons changed
+            assert len(extract.feed.persons) < 10 and len(extract.feed.unchanged) > 300
+        run_night(skipping, extract, drop_dir=str(drop), fingerprint=fingerprint(drop))
+        run_night(parsing, read_drop(drop), drop_dir=str(drop), fingerprint=fingerprint(drop))
+        assert _feed_rows(skipping) == _feed_rows(parsing)
+
+
+def test_lines_skipped_for_persons_the_store_lost_refuse_the_snapshot(
+    store_url: str, sample: Path
+) -> None:
+    engine = open_engine(store_url)
+    first = sample / "night1"
+    run_night(engine, read_drop(first), drop_dir=str(first), fingerprint=fingerprint(first))
+    before = _feed_rows(engine)
+    drop = sample / "night2"
+    wrong = known_digests(engine) | {"0" * 32}
+    extract = read_drop(drop, feed_known=wrong)
+    assert extract.feed is not None
+    extract.feed.unchanged.append("0" * 32)  # as if a line matched a person since rolled back
+    outcome = run_night(engine, extract, drop_dir=str(drop), fingerprint=fingerprint(drop))
+    assert outcome.status == "published"
+    assert outcome.counts["feed"]["status"] == "refused"
+    assert _feed_rows(engine) == before  # the last snapshot stays whole

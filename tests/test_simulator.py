@@ -99,6 +99,9 @@ def test_every_bad_location_exists(sim: Path) -> None:
         elif register == "infotrygd":
             (path,) = (sim / "night1" / "infotrygd").glob("*.dat")
             assert int(location.split(":")[1]) <= len(path.read_bytes().split(b"\n"))
+        elif register == "folkeregister":
+            (path,) = (sim / "night1" / "folkeregister").glob("*.jsonl")
+            assert int(location.split(":")[2]) <= len(path.read_bytes().split(b"\n"))
         else:
             source, _, n = location.split(":")
             (path,) = (sim / "night1" / "kommune").glob(f"{source}_*")
