@@ -285,3 +285,24 @@ def test_the_days_events_count_at_the_next_lookup_in_every_worker(
                     assert not deaths, key
     finally:
         stop(proc)
+
+
+def test_a_relation_added_during_the_day_refuses_at_the_next_lookup(
+    served: tuple[Client, sa.Engine],
+) -> None:
+    client, _ = served
+    lund, caseworker = "27905340064", "17827430978"  # not related in the snapshot
+    assert client.lookup(lund, pid=caseworker).status_code == 200  # cached in this process
+    event = {
+        "hendelseId": "rel-1",
+        "opprettet": "2026-11-20T14:00:00+01:00",
+        "personidenter": [lund],
+        "opplysningstype": "FORELDERBARNRELASJON_V1",
+        "endringstype": "OPPRETTET",
+        "tidligereHendelseId": None,
+        "forelderBarnRelasjon": {"relatertPersonsIdent": caseworker, "relatertPersonsRolle": "FAR"},
+    }
+    assert client.send_events([event]).json()["stored"] == 1
+    response = client.lookup(lund, pid=caseworker)
+    assert response.status_code == 403 and response.json()["code"] == "egen_familie"
+    assert client.lookup(lund, pid="01810664432").status_code == 200  # anyone else still opens

@@ -347,12 +347,14 @@ class FeedEventQuarantine(Base):
 
 
 class FeedState(Base):
-    """One row: a counter every accepted batch of events moves (each API process re-reads a
-    card's feed facts when it changed), and how the inbox was last read."""
+    """One row: counters the accepted event batches move (each API process reads a card's feed
+    facts again when they changed: personkort/store/served.py), and how the inbox was last
+    read."""
 
     __tablename__ = "feed_state"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
     generation: Mapped[int] = mapped_column(BigInteger)
+    relations_generation: Mapped[int] = mapped_column(BigInteger)  # moved by relation events
     inbox_read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     inbox_error: Mapped[str | None] = mapped_column(Text)
 

@@ -32,20 +32,26 @@ from personkort.store.nights import published_night
 from personkort.store.queries import card_id_for_ident
 
 _MISSING = object()
-# The served night, the feed's generation and a person's consents in one statement (one row with
-# no consent columns when there are none). Built once: a statement object keeps its compiled form.
-_GENERATION = sa.select(m.FeedState.generation).where(m.FeedState.id == 1).scalar_subquery()
+# The served night, the feed's counters, the newest event naming the person and the person's
+# consents in one statement (one row with no consent columns when there are none). Built once:
+# a statement object keeps its compiled form.
+_IDENTS = sa.bindparam("idents", expanding=True)
+_STATE = sa.select(m.FeedState).where(m.FeedState.id == 1).subquery()
+_LAST_EVENT = (
+    sa.select(sa.func.max(m.FeedEventIdent.id))
+    .where(m.FeedEventIdent.number.in_(_IDENTS))
+    .scalar_subquery()
+)
 _NIGHT_AND_CONSENTS = (
     sa.select(
         m.Publication.night_id,
-        _GENERATION.label("feed_generation"),
+        sa.select(_STATE.c.generation).scalar_subquery().label("feed_generation"),
+        sa.select(_STATE.c.relations_generation).scalar_subquery().label("relations_generation"),
+        _LAST_EVENT.label("last_event"),
         *m.ConsentRow.__table__.columns,
     )
     .select_from(m.Publication)
-    .outerjoin(
-        m.ConsentRow,
-        m.ConsentRow.person_ident.in_(sa.bindparam("idents", expanding=True)),
-    )
+    .outerjoin(m.ConsentRow, m.ConsentRow.person_ident.in_(_IDENTS))
     .where(m.Publication.id == 1)
     .order_by(m.ConsentRow.id)
 )
@@ -54,17 +60,20 @@ _NIGHT_AND_CONSENTS = (
 @dataclass(frozen=True, slots=True)
 class _Current:
     night: int | None
-    feed_generation: int
+    feed_generation: int  # moves with every accepted event batch and inbox state change
+    feed_version: str  # moves when an event names this person, or any relation is added
     consents: list[ConsentRecord]
 
 
 def _night_and_consents(conn: sa.Connection, card: Card) -> _Current:
     rows = conn.execute(_NIGHT_AND_CONSENTS, {"idents": sorted(card.all_idents)}).all()
     if not rows:
-        return _Current(None, 0, [])
+        return _Current(None, 0, "", [])
+    first = rows[0]
     return _Current(
-        rows[0].night_id,
-        rows[0].feed_generation or 0,
+        first.night_id,
+        first.feed_generation or 0,
+        f"{first.last_event or 0}:{first.relations_generation or 0}",
         [record_of(r) for r in rows if r.id is not None],
     )
 
@@ -157,11 +166,13 @@ class ServedCards:
         return self._with_feed(conn, card, _night_and_consents(conn, card))
 
     def _with_feed(self, conn: sa.Connection, card: Card, current: _Current) -> Found:
-        """The night's card with the feed's facts laid over it, read again whenever an event
-        batch has moved the generation since (protection raised today counts now)."""
-        generation = f"feed:{current.feed_generation}"
+        """The night's card with the feed's facts laid over it, read again as soon as an event
+        says something new about the person (protection raised today counts now)."""
+        # A card's feed facts change when an event names its person, or a relation is added
+        # anywhere (a relative's new relation can make the caseworker kin): read again then.
+        version, generation = f"feed:{current.feed_version}", f"state:{current.feed_generation}"
         facts = self._cached(
-            (card.night, generation, card.card_id), lambda: feed.facts_for(conn, card)
+            (card.night, version, card.card_id), lambda: feed.facts_for(conn, card)
         )
         night = self._cached(
             (card.night, generation, ""), lambda: feed.night_facts(conn, card.night)

@@ -114,10 +114,11 @@ def upgrade() -> None:
         "feed_state",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("generation", sa.BigInteger(), nullable=False),
+        sa.Column("relations_generation", sa.BigInteger(), nullable=False),
         sa.Column("inbox_read_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("inbox_error", sa.Text(), nullable=True),
     )
-    op.execute("INSERT INTO feed_state (id, generation) VALUES (1, 0)")
+    op.execute("INSERT INTO feed_state (id, generation, relations_generation) VALUES (1, 0, 0)")
 
 
 def downgrade() -> None:
