@@ -148,7 +148,7 @@ class SourceState(_Shape):
     """One register the card shows values from: how old its data is, and whether tonight's
     extract of it was read (``missing``, ``refused``, ``events_unreadable``: may be old)."""
 
-    register: str
+    register_name: str = Field(alias="register")
     data_from: dt.date | None
     tonight: str
     may_be_old: bool

@@ -1,16 +1,19 @@
 """A whole night, full then incremental: wall time per phase and peak memory.
 
-.venv/bin/python bench/bench_night.py --persons 1000000 [--sim FOLDER] [--store URL]
+.venv/bin/python bench/bench_night.py --persons 1000000 [--sim FOLDER] [--store URL] [--no-feed]
 
 Simulates two nights (or reuses ``--sim`` if it already holds night1/ and night2/), then runs
 `personkort night` on each, in its own process, into a fresh embedded SQLite store: the first
 night is a full build, the second the incremental one (the simulator changes about 1 % of the
-records between nights; "reconciled" is how many records the engine ran on).
+records between nights; "reconciled" is how many records the engine ran on). With
+``--no-feed`` the simulation leaves the Folkeregister feed out (the registers' files are the
+same for the same seed), so the feed's cost is the difference between two runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import subprocess
 import sys
@@ -33,12 +36,16 @@ SHOWN = (
 )
 
 
-def run_night(drop: Path, store: str) -> dict[str, str]:
-    """One night through the CLI; its counts, wall seconds and the process's peak RSS."""
+def run_night(drop: Path, store: str) -> tuple[dict[str, str], dict[str, object]]:
+    """One night through the CLI: its counts, wall seconds and the process's peak RSS, and
+    the feed's counts (empty when the drop has no feed)."""
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(
-            [PERSONKORT, "night", str(drop), "--store", store], stdout=out, stderr=err, text=True
+            [PERSONKORT, "night", str(drop), "--store", store],
+            stdout=out,
+            stderr=err,
+            text=True,
         )
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory
         wall = time.perf_counter() - started
@@ -49,13 +56,19 @@ def run_night(drop: Path, store: str) -> dict[str, str]:
     if proc.returncode:
         raise SystemExit(f"night {drop} failed:\n{problems}")
     counts = {}
-    for line in printed.splitlines():
+    feed: dict[str, object] = {}
+    lines = iter(printed.splitlines())
+    for line in lines:
         key, sep, value = line.strip().partition(": ")
         if sep and key in SHOWN:
             counts[key] = value
+        elif sep and key == "feed":
+            while value.count("{") > value.count("}"):  # the CLI wraps it at 120 columns
+                value += " " + next(lines).strip()
+            feed = ast.literal_eval(value)
     counts["wall"] = f"{wall:.1f}"
     counts["peak_rss_mib"] = f"{usage.ru_maxrss / 1024:,.0f}"
-    return counts
+    return counts, feed
 
 
 def main() -> None:
@@ -66,20 +79,31 @@ def main() -> None:
         "--store",
         help="an empty store URL (e.g. a PostgreSQL schema); default: a fresh SQLite file",
     )
+    parser.add_argument(
+        "--no-feed",
+        action="store_true",
+        help="simulate without the Folkeregister feed (a --sim folder is used as it is)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sim = args.sim or Path(tmp) / "sim"
         if not (sim / "night2").is_dir():
-            simulate(args.persons, 1, 2, sim)
+            simulate(args.persons, 1, 2, sim, feed=not args.no_feed)
         store = args.store or f"sqlite:///{Path(tmp) / 'night.sqlite'}"
         os.environ.setdefault("PERSONKORT_DATA_DIR", str(Path(tmp) / "data"))
+        os.environ.setdefault("PERSONKORT_DEV_MODE", "1")  # keys made once in that data dir
         results = {name: run_night(sim / name, store) for name in ("night1", "night2")}
     where = "PostgreSQL store" if store.startswith("postgresql") else "embedded SQLite store"
-    print(f"{args.persons:,} persons, {where}")
+    has_feed = any(feed.get("status") == "read" for _, feed in results.values())
+    print(f"{args.persons:,} persons, {where}, {'with' if has_feed else 'without'} the feed")
     columns = ("wall", *SHOWN[:3], "peak_rss_mib", *SHOWN[3:])
     print(f"{'night':<8}" + "".join(f"{c.removeprefix('seconds_'):>20}" for c in columns))
-    for name, counts in results.items():
+    for name, (counts, _) in results.items():
         print(f"{name:<8}" + "".join(f"{counts.get(c, '-'):>20}" for c in columns))
+    for name, (_, feed) in results.items():
+        if feed:
+            print(f"{name} feed: " + ", ".join(f"{k} {v}" for k, v in feed.items()))
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

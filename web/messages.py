@@ -21,7 +21,7 @@ MESSAGES: dict[str, str] = {
     "formal_for_langt": "Formålet er for langt (høyst 500 tegn).",
     "formal_med_nummer": "Skriv formålet uten fødselsnummer eller andre lange tall.",
     "ikke_verifisert_ident": (
-        "Samtykket må registreres på et nummer som Arena eller Infotrygd kjenner."
+        "Samtykket må registreres på et nummer som Arena, Infotrygd eller Folkeregisteret kjenner."
     ),
     "ugyldig_periode": "Perioden er ugyldig: til-datoen må være etter fra-datoen.",
     "for_lang_periode": "Et samtykke kan gjelde i høyst 12 måneder.",

@@ -22,6 +22,7 @@ from personkort.services.errors import Invalid
 from personkort.services.lookup import CardPage
 from web.context import checked_form, signed_in, web
 from web.messages import MESSAGES
+from web.rendering import norwegian_date
 from web.routes_signin import home_of
 from web.session import WebUser
 
@@ -172,7 +173,19 @@ def _date(text: str) -> dt.date:
 
 # -- what the card template needs beside the view -------------------------------------------
 
-REGISTERS = {"arena": "Arena", "infotrygd": "Infotrygd", "kommune": "kommunens fagsystem"}
+REGISTERS = {
+    "arena": "Arena",
+    "infotrygd": "Infotrygd",
+    "kommune": "kommunens fagsystem",
+    "folkeregister": "Folkeregisteret",
+}
+# How tonight's delivery of a source is told on the card (freshness.py's ``tonight``).
+TONIGHT_WORDS = {
+    "read": "lest i natt",
+    "missing": "ikke levert i natt",
+    "refused": "avvist i natt",
+    "events_unreadable": "dagens hendelser kunne ikke leses",
+}
 WITHHELD_WORDS = {
     "statlig_taushetsplikt": "opplysningen er underlagt statlig taushetsplikt",
     "helseopplysninger": "helseopplysning: bare statlige veiledere ser den uten samtykke",
@@ -223,6 +236,33 @@ def withheld_text(value: dict[str, Any]) -> tuple[str, str]:
     return why, opens
 
 
+def source_line(state: dict[str, Any]) -> dict[str, Any]:
+    """One of the card's sources in words, with a warning when what it shows may be old: the
+    caseworker must be told in text, not by a colour, that a protection marker, a number or a
+    death may be missing."""
+    name = REGISTERS.get(state["register"], state["register"])
+    tonight = state.get("tonight") or "read"
+    since = norwegian_date(state.get("data_from")) or "en ukjent dato"
+    warning = None
+    if tonight == "events_unreadable":
+        warning = (
+            f"Dagens hendelser fra {name} kunne ikke leses: endringer fra i dag, som ny "
+            "adressebeskyttelse eller et dødsfall, kan mangle."
+        )
+    elif state.get("may_be_old"):
+        what = "ble avvist i natt" if tonight == "refused" else "ble ikke levert i natt"
+        warning = f"{name} {what}: opplysningene kan være gamle (de er fra {since})."
+    return {
+        "register": state["register"],
+        "name": name,
+        "tonight": tonight,
+        "data_from": state.get("data_from"),
+        "text": f"{name}: data fra {since}, {TONIGHT_WORDS.get(tonight, tonight)}.",
+        "may_be_old": bool(state.get("may_be_old")),
+        "warning": warning,
+    }
+
+
 def card_context(page: CardPage, worker: Caseworker) -> dict[str, Any]:
     """Header facts, labels and the sections' unavailable sources, from the view."""
     view = page.view
@@ -268,6 +308,7 @@ def card_context(page: CardPage, worker: Caseworker) -> dict[str, Any]:
         "labels": labels,
         "unavailable": unavailable,
         "verified_idents": list(dict.fromkeys(verified)),
+        "sources": [source_line(s) for s in view.get("sources") or []],
         "registers": REGISTERS,
         "conflict_words": CONFLICT_WORDS,
         "follow_up_words": FOLLOW_UP_WORDS,

@@ -11,6 +11,7 @@ by their queue id only, and the choice travels in form bodies.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -138,6 +139,52 @@ def airflow_link(request: Request, night: dict[str, Any]) -> dict[str, str]:
     return {"href": f"{base}/dags/{DAG_ID}/runs", "text": "Kjøringene i Airflow"}
 
 
+FEED_STATUS = {
+    "read": "Lest",
+    "missing": "Ikke levert",
+    "refused": "Avvist",
+}
+# The feed gate's reasons (personkort/gates.py: check_feed, nightly._write_feed) in the
+# stewards' words; a reason not matched here is shown as the night wrote it.
+FEED_REASONS = (
+    (
+        re.compile(r"^(\d+) of (\d+) lines of the snapshot could not be read$"),
+        "{0} av {1} linjer i uttrekket kunne ikke leses (grensen er 10 %)",
+    ),
+    (
+        re.compile(r"^(\d+) persons in the snapshot against (\d+) in the last one$"),
+        "{0} personer i uttrekket, mot {1} i det forrige (mer enn 10 % færre)",
+    ),
+    (re.compile(r"^no folkeregister snapshot delivered$"), "ingen fil i folkeregister/"),
+    (re.compile(r"^no snapshot read$"), "ingen fil ble lest"),
+)
+
+
+def feed_reason(reason: str) -> tuple[str, bool]:
+    """(the reason in Norwegian, whether it was translated)."""
+    for pattern, words in FEED_REASONS:
+        found = pattern.match(reason)
+        if found:
+            return words.format(*found.groups()), True
+    return reason, False
+
+
+def feed_view(counts: dict[str, Any]) -> dict[str, Any] | None:
+    """Tonight's Folkeregister snapshot as the stewards read it: read with its persons, missing,
+    or refused with why. None for a night from before the feed (its counts have no ``feed``)."""
+    feed = counts.get("feed")
+    if not isinstance(feed, dict):
+        return None
+    status = str(feed.get("status", ""))
+    reason, translated = feed_reason(str(feed.get("reason") or ""))
+    return {
+        **feed,
+        "status_text": FEED_STATUS.get(status, status),
+        "reason_text": reason,
+        "reason_translated": translated,
+    }
+
+
 def night_view(request: Request, night: dict[str, Any]) -> dict[str, Any]:
     counts = night.get("counts") or {}
     report = night.get("report") or {}
@@ -149,6 +196,7 @@ def night_view(request: Request, night: dict[str, Any]) -> dict[str, Any]:
         "gates": report.get("gates") or [],
         "findings": report.get("findings") or {},
         "airflow": airflow_link(request, night),
+        "feed": feed_view(counts),
     }
 
 

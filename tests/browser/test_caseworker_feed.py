@@ -31,6 +31,7 @@ from personkort.services.lookup import CardPage
 from tests.browser.conftest import Site, assert_accessible, shoot, sign_in
 from tests.conftest import ROOT, SAMPLE, read_csv
 from web.rendering import norwegian_date
+from web.routes_caseworker import source_line
 from web.session import SESSION_COOKIE, SESSION_SECONDS, session_audience
 
 PERSONS = read_csv(SAMPLE / "night1" / "truth" / "persons.csv")
@@ -166,9 +167,7 @@ def test_a_relative_is_refused_with_the_policys_words(
     shoot(page, f"veileder-avvist-{code.replace('_', '-')}")
 
 
-def test_the_sources_box_names_each_register_with_the_date_of_its_data(
-    page: Any, views
-) -> None:
+def test_the_sources_box_names_each_register_with_the_date_of_its_data(page: Any, views) -> None:
     ident, found = feed_card(views, with_feed)
     sign_in(page, STATE.sub)
     look_up(page, ident)
@@ -250,3 +249,22 @@ def test_a_night_without_the_feed_says_the_card_may_be_old(
         assert other.get_attribute("data-kan-vaere-gammel") == "nei"
     assert_accessible(page, "card from a night without the feed")
     shoot(page, "veileder-kort-folkeregister-mangler")
+
+
+@pytest.mark.parametrize(
+    ("tonight", "words"),
+    [
+        ("refused", "Folkeregisteret ble avvist i natt: opplysningene kan være gamle"),
+        ("missing", "Folkeregisteret ble ikke levert i natt: opplysningene kan være gamle"),
+        ("events_unreadable", "Dagens hendelser fra Folkeregisteret kunne ikke leses"),
+    ],
+)
+def test_every_state_of_a_source_that_may_be_old_is_said_in_words(tonight: str, words: str) -> None:
+    """The states the sample's nights do not reach in a browser (a refused snapshot, an inbox
+    that could not be read) get their own sentence too."""
+    state = {"register": FEED, "data_from": "2026-11-20", "tonight": tonight, "may_be_old": True}
+    line = source_line(state)
+    assert line["warning"] is not None and words in line["warning"]
+    assert line["text"].startswith("Folkeregisteret: data fra 20. november 2026, ")
+    read = source_line({**state, "tonight": "read", "may_be_old": False})
+    assert read["warning"] is None and read["text"].endswith("lest i natt.")

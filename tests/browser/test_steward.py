@@ -225,3 +225,82 @@ def test_a_steward_settles_a_pair_and_the_next_night_honours_it(
     page.wait_for_selector("#graf canvas")
     assert_accessible(page, "steward overview after two nights")
     shoot(page, "forvalter-netter-to-netter")
+
+
+def feed_drop(target: Any, cut_to: float | None) -> Any:
+    """The sample's night 2 as a new drop: without its Folkeregister snapshot (``cut_to`` None)
+    or with the snapshot cut short to that share of its lines."""
+    import shutil
+
+    target.mkdir(parents=True)
+    for part in (SAMPLE / "night2").iterdir():
+        if part.name != "folkeregister":
+            if part.is_dir():
+                shutil.copytree(part, target / part.name)
+            else:
+                shutil.copy2(part, target / part.name)
+        elif cut_to is not None:
+            (target / part.name).mkdir()
+            for snapshot in part.iterdir():
+                lines = snapshot.read_text(encoding="utf-8").splitlines(keepends=True)
+                kept = "".join(lines[: int(len(lines) * cut_to)])
+                (target / part.name / snapshot.name).write_text(kept, encoding="utf-8")
+    return target
+
+
+def run_drop(site: Site, drop: Any) -> dict[str, Any]:
+    from adapters import read_drop
+    from adapters.drop import fingerprint
+    from personkort.nightly import run_night
+
+    outcome = run_night(
+        site.engine, read_drop(drop), drop_dir=str(drop), fingerprint=fingerprint(drop)
+    )
+    assert outcome.status == "published"  # a missing or refused feed never stops the night
+    return outcome.counts["feed"]
+
+
+def test_each_night_shows_the_folkeregister_feed(page: Any, site: Site, tmp_path: Any) -> None:
+    import re
+
+    from personkort.store import queries
+
+    read = {n["id"]: n["counts"]["feed"] for n in queries.nights(site.engine)}
+    assert read and all(f["status"] == "read" for f in read.values())
+    refused = run_drop(site, feed_drop(tmp_path / "kuttet", cut_to=0.5))
+    missing = run_drop(site, feed_drop(tmp_path / "uten", cut_to=None))
+    assert refused["status"] == "refused" and missing["status"] == "missing"
+    nights = {n["id"]: n for n in queries.nights(site.engine)}
+    refused_id, missing_id = sorted(nights)[-2:]
+
+    sign_in(page, "Z200001")
+    for night_id, feed in read.items():
+        cell = page.locator(f"table.netter tbody tr:has(a[href='/forvalter/natt/{night_id}'])")
+        words = cell.locator(".folkeregister").inner_text()
+        assert words.startswith("Lest")
+        assert f"{feed['persons']} personer: {feed['persons_new']} nye, " in words
+        assert f"{feed['persons_changed']} endret, {feed['persons_removed']} fjernet" in words
+    row = page.locator(f"table.netter tbody tr:has(a[href='/forvalter/natt/{missing_id}'])")
+    assert row.locator(".folkeregister").get_attribute("data-folkeregister") == "missing"
+    assert "Ikke levert" in row.inner_text()
+    row = page.locator(f"table.netter tbody tr:has(a[href='/forvalter/natt/{refused_id}'])")
+    assert row.locator(".folkeregister").get_attribute("data-folkeregister") == "refused"
+    before, now = re.findall(r"\d+", refused["reason"])
+    assert f"{before} personer i uttrekket, mot {now} i det forrige" in row.inner_text()
+    assert_accessible(page, "steward overview with the feed's nights")
+    shoot(page, "forvalter-netter-folkeregisteret")
+
+    press_link(page, f"/forvalter/natt/{refused_id}")
+    facts = page.inner_text("#folkeregister-tall")
+    assert "Avvist" in facts and refused["file"] in facts
+    assert f"{before} personer i uttrekket" in facts
+    assert_accessible(page, "a night whose feed was refused")
+    shoot(page, "forvalter-natt-folkeregister-avvist")
+    page.goto(f"/forvalter/natt/{missing_id}")
+    assert "Ikke levert" in page.inner_text("#folkeregister-tall")
+    first = min(read)
+    page.goto(f"/forvalter/natt/{first}")
+    facts = page.inner_text("#folkeregister-tall")
+    assert "Lest" in facts and read[first]["file"] in facts
+    assert f"{read[first]['persons']}" in facts
+    assert_accessible(page, "a night whose feed was read")
