@@ -4,6 +4,7 @@ events seen at the next lookup (card cache on, two API worker processes)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import random
@@ -306,3 +307,39 @@ def test_a_relation_added_during_the_day_refuses_at_the_next_lookup(
     response = client.lookup(lund, pid=caseworker)
     assert response.status_code == 403 and response.json()["code"] == "egen_familie"
     assert client.lookup(lund, pid="01810664432").status_code == 200  # anyone else still opens
+
+
+def test_a_municipal_number_the_feed_verifies_can_carry_a_consent(
+    served: tuple[Client, sa.Engine],
+) -> None:
+    """P00000002 is known only to Asker's Flyt; the feed holds the number and agrees on birth
+    date and name, so the number is verified: a consent may rest on it (it could not before)."""
+    client, _ = served
+    number = "08836813155"
+    asker = {"employer": "kommune:3203", "office": "nav-asker"}
+    card = client.lookup(number, **asker).json()
+    registers = {i["source"]["register"] for i in card["identity"]["idents"]}
+    assert registers == {"kommune"} or registers == {"kommune", "folkeregister"}
+    assert any(n["source"]["register"] == "folkeregister" for n in card["identity"]["names"])
+    today = dt.date.today()
+    response = httpx.post(
+        f"{client.url}/api/v1/consents",
+        json={
+            "ident": number,
+            "scope": "okonomi",
+            "valid_from": today.isoformat(),
+            "valid_to": (today + dt.timedelta(days=90)).isoformat(),
+            "form_reference": "skjema-12",
+        },
+        headers={"Authorization": f"Bearer {client.token(**asker)}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    card = client.lookup(number, **asker).json()
+    assert [c["in_force"] for c in card["consents"]] == [True]
+    # Another municipality's caseworker sees the withheld service (the policy's marker) and
+    # nothing of the person: not even the feed's name, birth date or numbers.
+    other = client.lookup(number, employer="kommune:0301", office="nav-oslo").json()
+    assert other["municipal_services"] and other["municipal_services"][0]["withheld"]
+    assert not any(other["identity"].values())
+    assert "Jenssen" not in json.dumps(other) and number not in json.dumps(other)

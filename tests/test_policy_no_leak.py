@@ -120,9 +120,12 @@ def secret_values(
         )
 
     lines = [s for s in card.municipal_services if not left_out(s)]
+    shown_codes = {s.service for s in lines}
     for s in card.municipal_services:
         if left_out(s):
-            out += [s.service and f'"{s.service}"', str(s.monthly_amount), s.free_text or ""]
+            out += [str(s.monthly_amount), s.free_text or ""]
+            if s.service not in shown_codes:  # a code is no secret where a shown line has it
+                out.append(f'"{s.service}"')
     for path in withheld_paths:
         if path.startswith("contact."):
             out += [str(v.value) for v in card.fields.get(path.split(".")[1], [])]

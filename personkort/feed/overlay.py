@@ -9,7 +9,8 @@ process (spec: raising is urgent). What the feed adds:
   system typed by hand (perhaps a relative's) raises the card: nothing fails open.
 - **identity**, only from the persons the card is *anchored* to: those a state register's
   number on the card leads to, or a municipal record's number whose record agrees with the
-  feed on birth date and name (a hand-typed number is not trusted more than before). Their
+  feed on birth date and name, or on given name and surname where it states no birth date (a
+  hand-typed number is not trusted more than before). Their
   numbers are verified (a consent may rest on them), their registered names and birth dates
   are shown beside the registers', and so is a death, the snapshot's or the day's.
 - **kin**: the anchored persons' relatives, by number, for the relatives gate.
@@ -74,13 +75,16 @@ def _key(s: Sourced) -> tuple[str, str]:
 
 
 def _agrees(person: FeedPerson, birth: object, name: str) -> bool:
-    """Does a municipal record describe this registered person (its number may be typed)?
-    The same birth date and a name in common: a relative's number typed by mistake fails one."""
-    if person.birth_date is None or birth != person.birth_date:
-        return False
-    theirs = set(tokens(person.given_names)) | set(tokens(person.surname))
-    theirs |= set(tokens(person.middle_name))
-    return bool(theirs & set(tokens(name)))
+    """Does a municipal record describe this registered person (its number may be typed)? A
+    relative's number typed by mistake names someone born another day, or with another given
+    name: the record's birth date must be the person's and a name in common, or, where the
+    record states no birth date, both a given name and a surname in common."""
+    stated = set(tokens(name))
+    given = set(tokens(person.given_names)) | set(tokens(person.middle_name))
+    surname = set(tokens(person.surname)) | set(tokens(person.middle_name))
+    if birth is None:
+        return bool(given & stated and surname & stated)
+    return birth == person.birth_date and bool((given | surname) & stated)
 
 
 def apply(card: Card, facts: FeedFacts) -> Card:
@@ -104,9 +108,8 @@ def apply(card: Card, facts: FeedFacts) -> Card:
     for person in facts.anchored:
         source = Source(FEED, person.key, person.location, night)
         sources.append(source)
-        for ident in person.idents:
-            if ident.number not in on_card:
-                (idents if ident.in_use else earlier).append(Sourced(ident.number, source))
+        for ident in person.idents:  # every number with the feed as its source: verified
+            (idents if ident.in_use else earlier).append(Sourced(ident.number, source))
         names.append(Sourced(_name(person), source))
         if person.birth_date:
             fields.setdefault("birth_date", []).append(Sourced(person.birth_date, source))

@@ -95,8 +95,9 @@ class ConsentService:
             self._refused(worker, trace, "ikke_verifisert_ident", card, number, clean)
             raise Invalid(
                 "ikke_verifisert_ident",
-                "A consent must be registered under a number a state register holds for the "
-                "person (Arena or Infotrygd); this number is only in a municipal record.",
+                "A consent must be registered under a number a state register or the population "
+                "register holds for the person (Arena, Infotrygd or the Folkeregister); this "
+                "number is only in a municipal record.",
                 trace,
             )
         current = self.policies.current()
