@@ -41,6 +41,7 @@ async def receive(request: Request) -> EventsReceipt:
     with its reason and the rest are stored; a body that is not JSON at all is 400 (there is no
     event in it to keep)."""
     worker = caseworker(request)
+    services(request).feed_events.admit(worker)  # the role before a byte of the body is read
     try:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):

@@ -6,6 +6,7 @@ publishes nothing; yesterday's cards stay served.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,12 +125,26 @@ def waived(
     return [f for f in check_sources(extract, previous, config) if f.source in accepted]
 
 
-def check_feed(extract: Extract, persons_before: int | None, config: GateConfig) -> str | None:
+def check_feed(
+    extract: Extract,
+    persons_before: int | None,
+    config: GateConfig,
+    *,
+    in_force: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> str | None:
     """Why tonight's Folkeregister snapshot must not replace the last one, or None. A cut-short
     or mostly unreadable snapshot would drop people's relations and markers (the relatives gate
-    would open): it is refused and the last snapshot stays in force; the night goes on."""
+    would open), an older one would bring back markers since lifted and lose raises, and one
+    dated in the future would make the day's events look included in it: each is refused, the
+    last snapshot stays in force, and the night goes on."""
     if extract.feed is None:
         return None
+    as_of = extract.feed.as_of
+    if in_force is not None and as_of < in_force:
+        return f"the snapshot is from {as_of:%Y-%m-%d %H:%M}, older than the one in force"
+    if now is not None and as_of > now + dt.timedelta(days=1):
+        return f"the snapshot is dated {as_of:%Y-%m-%d}, in the future"
     counts = [c for c in extract.counts if c.register.value == FEED]
     read = sum(c.read for c in counts)
     quarantined = sum(c.quarantined for c in counts)

@@ -6,6 +6,7 @@ job (the CLI or the DAG wire the adapters in), so this module knows records, not
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,12 @@ from personkort.reconcile.incremental import Incremental, reconcile_changes
 from personkort.records import Extract
 from personkort.store import begin_night, finish_night, lease, prior, write_night
 from personkort.store import models as m
-from personkort.store.feed import StaleRead, last_snapshot_persons, write_snapshot
+from personkort.store.feed import (
+    StaleRead,
+    last_snapshot_persons,
+    snapshot_in_force,
+    write_snapshot,
+)
 from personkort.store.nights import Delta, compare_with_served, published_night
 from personkort.store.queries import decisions
 
@@ -206,7 +212,15 @@ def _write_feed(
             "reason": refusal.reason if refusal else "no snapshot read",
         }
     with engine.connect() as conn:
-        refused = check_feed(extract, last_snapshot_persons(conn), gates)
+        served = published_night(conn)
+        in_force = snapshot_in_force(conn, served) if served is not None else None
+        refused = check_feed(
+            extract,
+            last_snapshot_persons(conn),
+            gates,
+            in_force=in_force[1] if in_force else None,
+            now=dt.datetime.now(dt.UTC),
+        )
         if refused:
             return {"status": "refused", "file": extract.feed.file, "reason": refused}
         try:

@@ -64,21 +64,7 @@ class FeedEventService:
     ) -> Receipt:
         """Store a batch (read by the adapter: ``accepted`` and ``quarantined``) from ``source``
         (the inbox file's name, or ``api``)."""
-        trace = uuid.uuid4().hex
-        if ROLE not in caller.roles:
-            events.record(
-                self.audit,
-                "feed_events",
-                caller,
-                {
-                    "source": source,
-                    "outcome": "deny",
-                    "codes": ["mangler_rolle"],
-                    "trace_id": trace,
-                },
-                trace_id=trace,
-            )
-            raise missing_role(ROLE, trace)
+        trace = self.admit(caller, source)
         now = self.clock()
         with store_errors(trace), begin_write(self.engine) as conn:
             stored = feed.store_events(conn, accepted, now)
@@ -121,6 +107,26 @@ class FeedEventService:
             len(quarantined),
             trace,
         )
+
+    def admit(self, caller: Caseworker, source: str = "api") -> str:
+        """The caller's role, before anything of the batch is read: a refusal is audited and
+        raised. Returns the batch's trace id."""
+        trace = uuid.uuid4().hex
+        if ROLE not in caller.roles:
+            events.record(
+                self.audit,
+                "feed_events",
+                caller,
+                {
+                    "source": source,
+                    "outcome": "deny",
+                    "codes": ["mangler_rolle"],
+                    "trace_id": trace,
+                },
+                trace_id=trace,
+            )
+            raise missing_role(ROLE, trace)
+        return trace
 
     def inbox_unreadable(self, caller: Caseworker, error: str) -> None:
         """The inbox could not be read: recorded, so the cards say the day's events may be

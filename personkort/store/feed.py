@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from personkort.card import Card
 from personkort.feed import overlay
-from personkort.feed.day import fold
+from personkort.feed.day import fold, in_force
 from personkort.feed.kinship import Kinship, Relation
 from personkort.feed.records import (
     Change,
@@ -259,12 +259,45 @@ def facts_for(conn: sa.Connection, card: Card) -> overlay.FeedFacts:
     keys_of = canonical(conn, night, numbers)
     found = persons(conn, night, set(keys_of.values()))
     mine, others = overlay.anchored(card, found)
-    anchored_numbers = {n for p in mine for n in p.numbers}
-    events = events_naming(conn, numbers | anchored_numbers)
-    day_mine = [e for e in events if anchored_numbers & set(e.idents)]
-    day_rest = [e for e in events if not anchored_numbers & set(e.idents)]
+    anchored = {n for p in mine for n in p.numbers}
+    events = events_naming(conn, numbers | anchored)
+    # Cancellations and corrections are read across everything found (one may name another
+    # person's event: it takes that event out of force there, and raises no one here).
+    active = in_force(events)
+    canon = canonical(conn, night, {n for e in active for n in e.idents})
+    mine_keys = {p.key for p in mine}
+
+    def keys(e: FeedEvent) -> set[str]:
+        return {canon[n] for n in e.idents if n in canon}
+
+    # The person's numbers: the snapshot's, and those the day's identifier events add to them.
+    person = set(anchored)
+    grown = True
+    while grown:
+        grown = False
+        for e in active:
+            named = set(e.idents) | ({e.ident.number} if e.ident else set())
+            if (
+                e.kind is EventKind.FOLKEREGISTERIDENTIFIKATOR
+                and person & named
+                and keys(e) <= mine_keys
+                and not named <= person
+            ):
+                person |= named
+                grown = True
+
+    def held(e: FeedEvent) -> bool:
+        """The event is about the anchored person, and only them: an event naming the numbers
+        of two registered people (a sender's error, or worse) says nothing of identity."""
+        return bool(person & set(e.idents)) and keys(e) <= mine_keys
+
+    day_mine = [e for e in active if held(e)]
+    day_rest = [e for e in active if not held(e) and (numbers | person) & set(e.idents)]
     day = fold(day_mine, as_of) if day_mine else None
-    kin = _kin(conn, night, mine, day.relations if day else frozenset())
+    relation_events = [
+        e for e in active if e.relation is not None and e.change is not Change.OPPHOERT
+    ]
+    kin = _kin(conn, night, mine, day.numbers if day else frozenset(), relation_events, as_of)
     return overlay.FeedFacts(
         snapshot_night,
         as_of,
@@ -280,16 +313,23 @@ def _kin(
     conn: sa.Connection,
     night: int,
     people: Sequence[FeedPerson],
-    added: Iterable[FeedRelation],
+    day_numbers: Iterable[str],
+    relation_events: Sequence[FeedEvent],
+    as_of: dt.datetime | None,
 ) -> dict[str, str]:
-    """The relatives of the card's anchored persons, each by every number they have."""
+    """The relatives of the card's anchored persons, each by every number they have (the
+    snapshot's and the day's). The day's relation events count whichever end holds them."""
     if not people:
         return {}
     me = {p.key for p in people}
-    mine = {n for p in people for n in p.numbers}
-    extra = [Relation(p.key, r.related, r.role) for p in people[:1] for r in added]
+    mine = {n for p in people for n in p.numbers} | set(day_numbers)
+    extra = [
+        Relation(e.idents[0], e.relation.related, e.relation.role)
+        for e in relation_events
+        if e.relation is not None and (as_of is None or e.created > as_of)
+    ]
     first = relations_touching(conn, night, me, mine)
-    near = {r.holder for r in first} | {r.related for r in first}
+    near = {r.holder for r in (*first, *extra)} | {r.related for r in (*first, *extra)}
     canon = canonical(conn, night, near)
     near_keys = {canon.get(n, n) for n in near} - me
     near_numbers = near | set().union(*numbers_of(conn, night, near_keys).values())
@@ -297,12 +337,23 @@ def _kin(
     rows = [*first, *second, *extra]
     canon.update(canonical(conn, night, {r.related for r in second}))
     canon.update({n: p.key for p in people for n in p.numbers})
+    canon.update({n: people[0].key for n in day_numbers})
     kinship = Kinship(rows, canon)
     relatives: dict[str, str] = {}
     for p in people:
         for key, relation in kinship.relatives(p.key).items():
             relatives.setdefault(key, relation)
     numbers = numbers_of(conn, night, relatives)
+    for key in relatives:
+        numbers.setdefault(key, set()).add(key)
+    # A relative's numbers the day's events added (a new fødselsnummer) are theirs too.
+    for event in events_naming(conn, {n for ns in numbers.values() for n in ns}):
+        if event.kind is EventKind.FOLKEREGISTERIDENTIFIKATOR:
+            for held_numbers in numbers.values():
+                if held_numbers & set(event.idents):
+                    held_numbers.update(event.idents)
+                    if event.ident is not None:
+                        held_numbers.add(event.ident.number)
     return {
         number: relation
         for key, relation in relatives.items()
@@ -403,6 +454,8 @@ def store_events(
         if result.first() is None:
             continue  # another process stored it first
         numbers = set(e.idents) | ({e.ident.number} if e.ident else set())
+        if e.relation is not None:  # found from the related person's card too
+            numbers.add(e.relation.related)
         conn.execute(
             sa.insert(m.FeedEventIdent),
             [{"event_id": e.event_id, "number": n} for n in sorted(numbers)],
@@ -468,37 +521,38 @@ def night_facts(conn: sa.Connection, night: int) -> NightFacts:
     )
 
 
-def events_naming(conn: sa.Connection, numbers: Iterable[str]) -> list[FeedEvent]:
-    """Every stored event that names any of these numbers, and every event those name (a
-    person's events by any of their numbers, one step out)."""
-    numbers = set(numbers)
-    if not numbers:
-        return []
+def events_naming(conn: sa.Connection, numbers: Iterable[str], steps: int = 4) -> list[FeedEvent]:
+    """Every stored event that names any of these numbers, and the events naming the numbers
+    those name, up to ``steps`` steps out (a number added today, then a raise under it), and
+    the events that cancellations and corrections among them name."""
+    wanted, seen_numbers = set(numbers), set()
     ids: set[str] = set()
-    for chunk in _chunks(sorted(numbers)):
-        ids.update(
-            conn.scalars(
-                sa.select(m.FeedEventIdent.event_id).where(m.FeedEventIdent.number.in_(chunk))
+    for _ in range(steps):
+        fresh = sorted(wanted - seen_numbers)
+        if not fresh:
+            break
+        seen_numbers |= wanted
+        for chunk in _chunks(fresh):
+            ids.update(
+                conn.scalars(
+                    sa.select(m.FeedEventIdent.event_id).where(m.FeedEventIdent.number.in_(chunk))
+                )
             )
-        )
-    if not ids:
-        return []
+        events = _events(conn, ids)
+        wanted = seen_numbers | {n for e in events for n in e.idents if e.relation is None}
+        wanted |= {e.ident.number for e in events if e.ident is not None}
+    events = _events(conn, ids)
+    named = {e.replaces for e in events if e.replaces} - ids
+    return events + _events(conn, named)
+
+
+def _events(conn: sa.Connection, ids: Iterable[str]) -> list[FeedEvent]:
     rows = []
-    for chunk in _chunks(sorted(ids)):
+    for chunk in _chunks(sorted(set(ids))):
         rows.extend(
             conn.execute(sa.select(m.FeedEventRow).where(m.FeedEventRow.event_id.in_(chunk))).all()
         )
-    events = [_event(r) for r in rows]
-    # Cancellations and corrections name their event by id, not by number: read those too.
-    named = {e.replaces for e in events if e.replaces} - ids
-    for chunk in _chunks(sorted(named)):
-        events.extend(
-            _event(r)
-            for r in conn.execute(
-                sa.select(m.FeedEventRow).where(m.FeedEventRow.event_id.in_(chunk))
-            ).all()
-        )
-    return events
+    return [_event(r) for r in rows]
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -65,8 +66,10 @@ class _Current:
     consents: list[ConsentRecord]
 
 
-def _night_and_consents(conn: sa.Connection, card: Card) -> _Current:
-    rows = conn.execute(_NIGHT_AND_CONSENTS, {"idents": sorted(card.all_idents)}).all()
+def _night_and_consents(conn: sa.Connection, numbers: Iterable[str]) -> _Current:
+    """``numbers``: every number of the person, the night card's and those the feed adds (a
+    raise or a consent under the fødselsnummer that replaced the card's D-nummer counts)."""
+    rows = conn.execute(_NIGHT_AND_CONSENTS, {"idents": sorted(numbers)}).all()
     if not rows:
         return _Current(None, 0, "", [])
     first = rows[0]
@@ -150,7 +153,7 @@ class ServedCards:
             if night is None or not isinstance(card, Card):
                 return None
             self.hits += 1
-        current = _night_and_consents(conn, card)
+        current = _night_and_consents(conn, self._numbers(card))
         if current.night != night:
             return None
         return self._with_feed(conn, card, current)
@@ -163,7 +166,13 @@ class ServedCards:
         if card is None:
             return Found(night, None)
         assert isinstance(card, Card)
-        return self._with_feed(conn, card, _night_and_consents(conn, card))
+        return self._with_feed(conn, card, _night_and_consents(conn, self._numbers(card)))
+
+    def _numbers(self, card: Card) -> frozenset[str]:
+        """The person's numbers as the last lookup of the card saw them (the feed's included)."""
+        with self._lock:
+            known = self._cache.get((card.night, "numbers", card.card_id))
+        return known if isinstance(known, frozenset) else frozenset(card.all_idents)
 
     def _with_feed(self, conn: sa.Connection, card: Card, current: _Current) -> Found:
         """The night's card with the feed's facts laid over it, read again as soon as an event
@@ -178,7 +187,12 @@ class ServedCards:
             (card.night, generation, ""), lambda: feed.night_facts(conn, card.night)
         )
         assert isinstance(facts, overlay.FeedFacts) and isinstance(night, NightFacts)
-        return Found(card.night, overlay.apply(card, facts), current.consents, night)
+        shown = overlay.apply(card, facts)
+        numbers = frozenset(shown.all_idents)
+        if self.size and numbers != self._numbers(card):
+            with self._lock:  # the next lookup watches (and finds consents under) all of them
+                self._cache[(card.night, "numbers", card.card_id)] = numbers
+        return Found(card.night, shown, current.consents, night)
 
     def _served(self, conn: sa.Connection) -> int | None:
         night = published_night(conn)
