@@ -81,8 +81,11 @@ def served(store_url: str, tmp_path: Path, sample: Path) -> Iterator[tuple[Clien
     settings = Settings(store_url=store_url, data_dir=str(tmp_path / "data"))
     engine = open_engine(store_url)
     night(engine, sample / "night1")
-    with serve(create_app(settings)) as url:
+    app = create_app(settings)
+    with serve(app) as url:
         yield Client(url, settings), engine
+    app.state.services.engine.dispose()  # PostgreSQL's connections are few; give them back
+    engine.dispose()
 
 
 def test_every_caseworker_is_refused_their_relatives_and_opens_others(

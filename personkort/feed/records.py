@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from personkort.records import Protection, _Compact
 
@@ -55,15 +56,17 @@ PARENT_ROLES = frozenset({Role.MOR, Role.FAR, Role.MEDMOR})
 PARTNER_ROLES = frozenset({Role.GIFT, Role.REGISTRERT_PARTNER, Role.SEPARERT})
 
 
-@dataclass(frozen=True, slots=True)
-class FeedIdent(_Compact):
+# The snapshot's records are named tuples: a million-person snapshot makes five million of
+# them, and a frozen dataclass costs several times a tuple to build.
+
+
+class FeedIdent(NamedTuple):
     number: str  # 11 digits as the feed writes them
     type: str  # FNR | DNR | (anything else the register uses, kept as written)
     in_use: bool  # status I_BRUK (else OPPHOERT)
 
 
-@dataclass(frozen=True, slots=True)
-class FeedRelation(_Compact):
+class FeedRelation(NamedTuple):
     """``related`` stands to the record's person as ``role`` (MOR: the related is the mother).
     The related number may be one the snapshot does not hold: it is still a relation."""
 
@@ -71,8 +74,7 @@ class FeedRelation(_Compact):
     role: Role
 
 
-@dataclass(frozen=True, slots=True)
-class FeedPerson(_Compact):
+class FeedPerson(NamedTuple):
     """One line of the nightly snapshot."""
 
     location: str  # folkeregister:line:N
