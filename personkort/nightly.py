@@ -14,6 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from personkort import collector, report
+from personkort.feed import evidence
+from personkort.feed.records import FeedSnapshot
 from personkort.gates import (
     GateConfig,
     GateFailure,
@@ -30,6 +32,8 @@ from personkort.store import begin_night, finish_night, lease, prior, write_nigh
 from personkort.store import models as m
 from personkort.store.feed import (
     StaleRead,
+    current_digests,
+    groups_tonight,
     last_snapshot_persons,
     snapshot_in_force,
     write_snapshot,
@@ -159,13 +163,14 @@ def stage_night(
         started = time.perf_counter()
         config = config or MatchConfig()
         with collector.paused():
-            result, delta, incremental = _reconcile(engine, extract, config, previous)
+            feed, feed_refused = _feed_verdict(engine, extract, gates)
+            result, delta, incremental = _reconcile(engine, extract, config, previous, feed)
             reconciled = time.perf_counter()
             lease.renew(engine, night)
             written = write_night(
                 engine, night, extract, result, delta=delta, incremental=incremental
             )
-            counts["feed"] = _write_feed(engine, night, extract, gates)
+            counts["feed"] = feed_refused or _write_feed(engine, night, extract)
         counts.update(
             reconciled="incremental" if incremental else "full",
             records_reconciled=len(incremental.recomputed if incremental else result.keys),
@@ -198,16 +203,16 @@ def stage_night(
     return NightOutcome(night, "staged", counts, f"night {night} staged", night_report)
 
 
-def _write_feed(
-    engine: sa.Engine, night: int, extract: Extract, gates: GateConfig
-) -> dict[str, Any]:
-    """Tonight's Folkeregister snapshot beside the served one, or why there is none: missing,
-    or refused by its gate. Either way the last snapshot read stays in force, the night goes
-    on, and the cards and the stewards' page say so."""
+def _feed_verdict(
+    engine: sa.Engine, extract: Extract, gates: GateConfig
+) -> tuple[FeedSnapshot | None, dict[str, Any] | None]:
+    """Tonight's Folkeregister snapshot if it may replace the one in force, else why not (it
+    is missing, or refused by its gate). Decided before reconciliation, which takes the feed's
+    numbers as evidence; either way the night goes on."""
     if extract.feed is None:
         refusal = extract.feed_refusal
         missing = refusal is None or refusal.reason.startswith("no folkeregister")
-        return {
+        return None, {
             "status": "missing" if missing else "refused",
             "reason": refusal.reason if refusal else "no snapshot read",
         }
@@ -221,8 +226,18 @@ def _write_feed(
             in_force=in_force[1] if in_force else None,
             now=dt.datetime.now(dt.UTC),
         )
-        if refused:
-            return {"status": "refused", "file": extract.feed.file, "reason": refused}
+        if refused is None and not set(extract.feed.unchanged) <= current_digests(conn).keys():
+            refused = "lines were skipped as unchanged that the store does not hold"
+    if refused:
+        return None, {"status": "refused", "file": extract.feed.file, "reason": refused}
+    return extract.feed, None
+
+
+def _write_feed(engine: sa.Engine, night: int, extract: Extract) -> dict[str, Any]:
+    """Tonight's accepted snapshot beside the served one (the last one stays in force until
+    the night is published)."""
+    assert extract.feed is not None
+    with engine.connect() as conn:
         try:
             feed = write_snapshot(conn, night, extract.feed)
         except StaleRead as exc:
@@ -277,26 +292,38 @@ def failure_text(exc: BaseException) -> str:
 
 
 def _reconcile(
-    engine: sa.Engine, extract: Extract, config: MatchConfig, served: dict[str, Any] | None
+    engine: sa.Engine,
+    extract: Extract,
+    config: MatchConfig,
+    served: dict[str, Any] | None,
+    feed: FeedSnapshot | None = None,
 ) -> tuple[Reconciliation, Delta, Incremental | None]:
     """Tonight's reconciliation: incremental from the served night (``served``: its counts)
-    when the store holds its match keys made with this configuration, otherwise in full."""
+    when the store holds its match keys made with this configuration, otherwise in full. The
+    Folkeregister's numbers (the snapshot in force, with ``feed``, tonight's, over it) are
+    evidence: the state records get them as history."""
     with engine.connect() as conn:
         rulings = decisions(conn)
         delta = compare_with_served(conn, extract)
+        groups, regrouped = groups_tonight(conn, feed)
+        history = [*extract.ident_history, *evidence.history(extract.persons, groups)]
         if prior.usable(served, config):
             incremental = reconcile_changes(
                 extract.persons,
-                extract.ident_history,
+                history,
                 rulings,
                 config,
-                changed={*delta.changed, *delta.new},
+                changed={
+                    *delta.changed,
+                    *delta.new,
+                    *evidence.touched(extract.persons, regrouped),
+                },
                 removed=set(delta.removed),
                 prior=prior.StoredNight(conn),
             )
             if incremental is not None:
                 return incremental.result, delta, incremental
-    result = reconcile(extract.persons, extract.ident_history, rulings, config, with_keys=True)
+    result = reconcile(extract.persons, history, rulings, config, with_keys=True)
     return result, delta, None
 
 

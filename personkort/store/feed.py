@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from personkort.card import Card
-from personkort.feed import overlay
+from personkort.feed import evidence, overlay
 from personkort.feed.day import fold, in_force
 from personkort.feed.kinship import Kinship, Relation
 from personkort.feed.records import (
@@ -82,6 +82,60 @@ def known_digests(engine: sa.Engine) -> frozenset[str]:
 
 class StaleRead(RuntimeError):
     """The snapshot was read against persons the store no longer holds as they were."""
+
+
+def groups_tonight(
+    conn: sa.Connection, snapshot: FeedSnapshot | None
+) -> tuple[dict[str, evidence.Group], set[str]]:
+    """The feed's multi-number persons as tonight will have them (the served snapshot's, with
+    tonight's accepted snapshot laid over it), by each of their numbers, and the numbers whose
+    group changed tonight (their records must be reconciled again)."""
+    served = published_night(conn)
+    stored: dict[str, set[str]] = {}
+    locations: dict[str, str] = {}
+    if served is not None:
+        t = m.FeedIdentRow
+        multi = (
+            sa.select(t.person_key)
+            .where(visible(t, served))
+            .group_by(t.person_key)
+            .having(sa.func.count() > 1)
+            .subquery()
+        )
+        for number, key in conn.execute(
+            sa.select(t.number, t.person_key).where(
+                t.person_key.in_(sa.select(multi.c.person_key)), visible(t, served)
+            )
+        ):
+            stored.setdefault(key, set()).add(number)
+        locations = dict(
+            conn.execute(
+                sa.select(m.FeedPersonRow.person_key, m.FeedPersonRow.location).where(
+                    m.FeedPersonRow.person_key.in_(sa.select(multi.c.person_key)),
+                    visible(m.FeedPersonRow, served),
+                )
+            ).all()
+        )
+    changed: set[str] = set()
+    if snapshot is not None:
+        current = current_digests(conn)
+        tonight = set(snapshot.unchanged) | set(snapshot.digests.values())
+        gone = {current[d] for d in current if d not in tonight}
+        fresh = [p for p in snapshot.persons if snapshot.digests.get(p.key) not in current]
+        for key in gone | {p.key for p in fresh}:
+            changed |= stored.pop(key, set())
+            locations.pop(key, None)
+        for person in fresh:
+            if len(person.idents) > 1:
+                stored[person.key] = set(person.numbers)
+                locations[person.key] = person.location
+                changed |= person.numbers
+    groups = {
+        number: evidence.Group(frozenset(numbers), locations.get(key, "folkeregister"))
+        for key, numbers in stored.items()
+        for number in numbers
+    }
+    return groups, changed
 
 
 def write_snapshot(conn: sa.Connection, night: int, snapshot: FeedSnapshot) -> FeedWrite:
