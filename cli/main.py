@@ -237,7 +237,7 @@ def night(
     from adapters.drop import fingerprint
     from personkort.gates import GateConfig, SourceAcceptance
     from personkort.nightly import already_served, run_night
-    from personkort.store import NightBusy, open_engine
+    from personkort.store import NightBusy, StoreError, open_engine
     from personkort.store.crypto import key_ring
     from personkort.store.feed import known_digests
 
@@ -287,6 +287,9 @@ def night(
         except NightBusy as exc:
             console.print(f"[red]busy[/]: {exc}; nothing was written")
             raise typer.Exit(3) from None
+        except (StoreError, OSError) as exc:
+            console.print(f"[red]failed[/]: {store_failure(exc)}")
+            raise typer.Exit(4) from None
     out.print(counts_table(extract))
     summary = {k: v for k, v in outcome.counts.items() if k != "sources"}
     for key, value in summary.items():
@@ -486,3 +489,18 @@ def main() -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def store_failure(exc: BaseException) -> str:
+    """What a night that the store could not take says to the operator: the kind of failure
+    in words, never the database's message (it quotes the rows it failed on)."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    if "disk is full" in text or "no space left" in text or getattr(exc, "errno", None) == 28:
+        what = "the disk is full"
+    else:
+        what = f"the store could not be written ({type(exc).__name__})"
+    return (
+        f"{what}. Nothing of tonight's night is published: yesterday's cards are still served, "
+        "and the next night rolls back what this one wrote. Free space (or fix the store), then "
+        "run the night again."
+    )
