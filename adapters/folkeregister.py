@@ -94,11 +94,15 @@ class _Line:
 
 def line_digest(raw: bytes) -> str:
     """A line's digest, recognising an unchanged person before the line is parsed. Without
-    ``sistEndret``: a snapshot may stamp every line with the time it was taken."""
-    return hashlib.blake2b(_STAMP.sub(b"", raw), digest_size=16).hexdigest()
-
-
-_STAMP = re.compile(rb'"sistEndret"\s*:\s*("[^"]*"|null)')
+    ``sistEndret``: a snapshot may stamp every line with the time it was taken. (Cut by
+    position, not a regular expression: this runs for every line of a million-person file.)"""
+    start = raw.find(b'"sistEndret"')
+    if start >= 0:
+        end = raw.find(b",", start)
+        if end < 0:
+            end = raw.find(b"}", start)
+        raw = raw[:start] + raw[end:] if end >= 0 else raw[:start]
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def read_snapshot(path: Path, known: Container[str] = frozenset()) -> Extract:

@@ -163,14 +163,16 @@ def stage_night(
         started = time.perf_counter()
         config = config or MatchConfig()
         with collector.paused():
-            feed, feed_refused = _feed_verdict(engine, extract, gates)
-            result, delta, incremental = _reconcile(engine, extract, config, previous, feed)
+            feed, feed_refused, digests = _feed_verdict(engine, extract, gates)
+            result, delta, incremental = _reconcile(
+                engine, extract, config, previous, feed, digests
+            )
             reconciled = time.perf_counter()
             lease.renew(engine, night)
             written = write_night(
                 engine, night, extract, result, delta=delta, incremental=incremental
             )
-            counts["feed"] = feed_refused or _write_feed(engine, night, extract)
+            counts["feed"] = feed_refused or _write_feed(engine, night, extract, digests)
         counts.update(
             reconciled="incremental" if incremental else "full",
             records_reconciled=len(incremental.recomputed if incremental else result.keys),
@@ -205,17 +207,21 @@ def stage_night(
 
 def _feed_verdict(
     engine: sa.Engine, extract: Extract, gates: GateConfig
-) -> tuple[FeedSnapshot | None, dict[str, Any] | None]:
+) -> tuple[FeedSnapshot | None, dict[str, Any] | None, dict[str, str] | None]:
     """Tonight's Folkeregister snapshot if it may replace the one in force, else why not (it
     is missing, or refused by its gate). Decided before reconciliation, which takes the feed's
     numbers as evidence; either way the night goes on."""
     if extract.feed is None:
         refusal = extract.feed_refusal
         missing = refusal is None or refusal.reason.startswith("no folkeregister")
-        return None, {
-            "status": "missing" if missing else "refused",
-            "reason": refusal.reason if refusal else "no snapshot read",
-        }
+        return (
+            None,
+            {
+                "status": "missing" if missing else "refused",
+                "reason": refusal.reason if refusal else "no snapshot read",
+            },
+            None,
+        )
     with engine.connect() as conn:
         served = published_night(conn)
         in_force = snapshot_in_force(conn, served) if served is not None else None
@@ -226,20 +232,23 @@ def _feed_verdict(
             in_force=in_force[1] if in_force else None,
             now=dt.datetime.now(dt.UTC),
         )
-        if refused is None and not set(extract.feed.unchanged) <= current_digests(conn).keys():
+        digests = current_digests(conn)  # read once for the night: a million rows
+        if refused is None and not set(extract.feed.unchanged) <= digests.keys():
             refused = "lines were skipped as unchanged that the store does not hold"
     if refused:
-        return None, {"status": "refused", "file": extract.feed.file, "reason": refused}
-    return extract.feed, None
+        return None, {"status": "refused", "file": extract.feed.file, "reason": refused}, None
+    return extract.feed, None, digests
 
 
-def _write_feed(engine: sa.Engine, night: int, extract: Extract) -> dict[str, Any]:
+def _write_feed(
+    engine: sa.Engine, night: int, extract: Extract, digests: dict[str, str] | None
+) -> dict[str, Any]:
     """Tonight's accepted snapshot beside the served one (the last one stays in force until
     the night is published)."""
     assert extract.feed is not None
     with engine.connect() as conn:
         try:
-            feed = write_snapshot(conn, night, extract.feed)
+            feed = write_snapshot(conn, night, extract.feed, digests)
         except StaleRead as exc:
             conn.rollback()
             return {"status": "refused", "file": extract.feed.file, "reason": str(exc)}
@@ -297,6 +306,7 @@ def _reconcile(
     config: MatchConfig,
     served: dict[str, Any] | None,
     feed: FeedSnapshot | None = None,
+    digests: dict[str, str] | None = None,
 ) -> tuple[Reconciliation, Delta, Incremental | None]:
     """Tonight's reconciliation: incremental from the served night (``served``: its counts)
     when the store holds its match keys made with this configuration, otherwise in full. The
@@ -305,7 +315,7 @@ def _reconcile(
     with engine.connect() as conn:
         rulings = decisions(conn)
         delta = compare_with_served(conn, extract)
-        groups, regrouped = groups_tonight(conn, feed)
+        groups, regrouped = groups_tonight(conn, feed, digests)
         history = [*extract.ident_history, *evidence.history(extract.persons, groups)]
         if prior.usable(served, config):
             incremental = reconcile_changes(
