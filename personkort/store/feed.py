@@ -94,28 +94,12 @@ def groups_tonight(
     stored: dict[str, set[str]] = {}
     locations: dict[str, str] = {}
     if served is not None:
-        t = m.FeedIdentRow
-        multi = (
-            sa.select(t.person_key)
-            .where(visible(t, served))
-            .group_by(t.person_key)
-            .having(sa.func.count() > 1)
-            .subquery()
-        )
-        for number, key in conn.execute(
-            sa.select(t.number, t.person_key).where(
-                t.person_key.in_(sa.select(multi.c.person_key)), visible(t, served)
-            )
+        t = m.FeedPersonRow
+        for key, idents, location in conn.execute(
+            sa.select(t.person_key, t.idents, t.location).where(t.numbers > 1, visible(t, served))
         ):
-            stored.setdefault(key, set()).add(number)
-        locations = dict(
-            conn.execute(
-                sa.select(m.FeedPersonRow.person_key, m.FeedPersonRow.location).where(
-                    m.FeedPersonRow.person_key.in_(sa.select(multi.c.person_key)),
-                    visible(m.FeedPersonRow, served),
-                )
-            ).all()
-        )
+            stored[key] = {number for number, _, _ in idents}
+            locations[key] = location
     changed: set[str] = set()
     if snapshot is not None:
         current = current if current is not None else current_digests(conn)
@@ -201,6 +185,7 @@ def _person_row(p: FeedPerson, digest: str, night: int) -> dict[str, Any]:
         "death_date": p.death_date,
         "changed_at": p.changed_at,
         "idents": [[i.number, i.type, i.in_use] for i in p.idents],
+        "numbers": len(p.idents),
         "relations": [[r.related, r.role.value] for r in p.relations],
         "valid_from": night,
     }

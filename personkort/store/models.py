@@ -278,6 +278,7 @@ class FeedPersonRow(_Versioned, Base):
     death_date: Mapped[dt.date | None] = mapped_column(Date)
     changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     idents: Mapped[list[Any]] = mapped_column(JSON)  # [[number, type, in_use], ...]
+    numbers: Mapped[int] = mapped_column(Integer)  # how many: more than one is evidence
     relations: Mapped[list[Any]] = mapped_column(JSON)  # [[related, role], ...]
 
 

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("death_date", sa.Date(), nullable=True),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("idents", sa.JSON(), nullable=False),
+        sa.Column("numbers", sa.Integer(), nullable=False),
         sa.Column("relations", sa.JSON(), nullable=False),
         *_versioned(),
     )
