@@ -12,12 +12,15 @@ the card cache on, as in production. The command prints:
 - arrival to visible: for each of N persons whose card both workers have cached, one raise is
   posted, then the person is looked up in turn through a connection held by each worker until
   the answer is 403 ``strengt_fortrolig_adresse``; timed from the moment the POST is sent (its
-  own time included) to the first lookup that sees it, and to the moment both workers do;
+  own time included) to the first lookup that sees it, and to the moment both workers do; a
+  raise some worker has not applied after 5 s is listed, with whether a register holds its
+  number (or only the feed does);
 - plain lookup latency at a fixed rate, before any event, while events stream in (one a POST,
   at ``--stream-rate`` per second), and after, with every event stored.
 
 Which worker answers a connection is read from the server's sockets (psutil), so "both
-workers" is known, not hoped for. The 1-minute load average is printed with each figure.
+workers" is known, not hoped for. The 1-minute load average is printed with each figure. The
+server's pool is 8 (+8) connections per worker: the local PostgreSQL is shared.
 """
 
 from __future__ import annotations
@@ -218,7 +221,7 @@ def _worker_of(client: httpx.Client, workers: list[psutil.Process]) -> int | Non
 
 def events_per_second(
     api: Api, numbers: list[str], plan: list[tuple[int, int]]
-) -> list[tuple[int, int, float, float, float, float]]:
+) -> list[tuple[int, int, float, float, float, float, float]]:
     """For each (batch size, batches): events stored, seconds, events/s, the POST's p50 and
     max milliseconds, and the load average; one POST at a time."""
     rng = random.Random(SEED)
