@@ -104,7 +104,6 @@ def apply(card: Card, facts: FeedFacts) -> Card:
     idents, earlier = list(card.idents), list(card.earlier_idents)
     names, sources = list(card.names), list(card.sources)
     fields = {k: list(v) for k, v in card.fields.items()}
-    on_card = card.all_idents
     for person in facts.anchored:
         source = Source(FEED, person.key, person.location, night)
         sources.append(source)
@@ -119,8 +118,9 @@ def apply(card: Card, facts: FeedFacts) -> Card:
         source = Source(FEED, facts.anchored[0].key, f"hendelse:{day.events[-1]}", card.night)
         fields.setdefault("death_date", []).append(Sourced(day.death_date, source))
         sources.append(source)
-    if day:
-        for number in sorted(day.numbers - on_card - {s.value for s in idents}):
+    if day:  # numbers the day's events give the person (a new fødselsnummer)
+        known = {str(s.value) for s in (*idents, *earlier)}
+        for number in sorted(day.numbers - known):
             earlier.append(Sourced(number, Source(FEED, facts.anchored[0].key, "hendelse", night)))
     return dataclasses.replace(
         card,
