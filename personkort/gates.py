@@ -140,11 +140,6 @@ def check_feed(
     last snapshot stays in force, and the night goes on."""
     if extract.feed is None:
         return None
-    as_of = extract.feed.as_of
-    if in_force is not None and as_of < in_force:
-        return f"the snapshot is from {as_of:%Y-%m-%d %H:%M}, older than the one in force"
-    if now is not None and as_of > now + dt.timedelta(days=1):
-        return f"the snapshot is dated {as_of:%Y-%m-%d}, in the future"
     counts = [c for c in extract.counts if c.register.value == FEED]
     read = sum(c.read for c in counts)
     quarantined = sum(c.quarantined for c in counts)
@@ -153,6 +148,11 @@ def check_feed(
     persons = extract.feed.lines
     if persons_before and persons < (1 - config.max_drop_share) * persons_before:
         return f"{persons} persons in the snapshot against {persons_before} in the last one"
+    as_of = extract.feed.as_of
+    if in_force is not None and as_of < in_force:
+        return f"the snapshot is from {as_of:%Y-%m-%d %H:%M}, older than the one in force"
+    if now is not None and as_of > now + dt.timedelta(days=1):
+        return f"the snapshot is dated {as_of:%Y-%m-%d}, in the future"
     return None
 
 
