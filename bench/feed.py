@@ -49,7 +49,7 @@ import psutil
 import sqlalchemy as sa
 
 from bench.api.client import Result, lookup_request, run_load
-from bench.api.run import PG, start, stop
+from bench.api.run import _fresh_schema, start, stop
 
 PORT = 18741
 SCHEMA = "bench_feed"
@@ -67,20 +67,6 @@ FEED_CLAIMS = {
 }
 OSLO = dt.timezone(dt.timedelta(hours=1))
 KODE6 = "strengt_fortrolig_adresse"
-
-
-def _schema_url(schema: str) -> str:
-    return f"{PG}?options=-csearch_path%3D{schema}"
-
-
-def _fresh_schema(schema: str) -> str:
-    """Drop and make only our own schema; others' schemas are never touched."""
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    admin.dispose()
-    return _schema_url(schema)
 
 
 def prepare(persons: int, folder: Path) -> tuple[str, list[str]]:
