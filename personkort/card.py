@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from personkort import kommuner
+from personkort.records import Register
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,8 @@ class ServiceLine:
 # or the population register's feed holds them (personkort/feed/overlay.py says when a card is
 # anchored to a feed person). A number held only through a hand-typed municipal record may be a
 # relative's or a stranger's.
-VERIFYING_REGISTERS = frozenset({"arena", "infotrygd", "folkeregister"})
+STATE_REGISTERS = frozenset({Register.ARENA.value, Register.INFOTRYGD.value})
+VERIFYING_REGISTERS = STATE_REGISTERS | {Register.FOLKEREGISTER.value}
 
 # Fields whose values are compared across registers for conflicts, and how to compare them.
 CONFLICT_FIELDS = ("birth_date", "death_date", "address", "postnr", "kommunenr")

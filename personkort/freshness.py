@@ -10,7 +10,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-FEED = "folkeregister"
+from personkort.feed.records import FEED
+
 ORDER = ("arena", "infotrygd", "kommune", FEED)
 
 

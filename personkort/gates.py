@@ -11,9 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from personkort.records import Extract, Register
-
-FEED = Register.FOLKEREGISTER.value
+from personkort.feed.records import FEED
+from personkort.records import Extract
 
 _DATED = re.compile(r"_\d{8}(?=\.\w+$|$)|\.\w+$")
 

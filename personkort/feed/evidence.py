@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
+from personkort.card import STATE_REGISTERS
 from personkort.reconcile.profile import record_key
-from personkort.records import IdentHistory, PersonRecord, Register
-
-STATE = frozenset({Register.ARENA, Register.INFOTRYGD})
+from personkort.records import IdentHistory, PersonRecord
 
 
 class Group(NamedTuple):
@@ -31,7 +30,7 @@ def history(persons: Sequence[PersonRecord], groups: Mapping[str, Group]) -> lis
     """History entries for each state record whose number the feed knows with others."""
     out = []
     for p in persons:
-        if p.register not in STATE or p.ident is None:
+        if p.register not in STATE_REGISTERS or p.ident is None:
             continue
         group = groups.get(p.ident)
         if group is None:

@@ -23,12 +23,10 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from personkort.card import VERIFYING_REGISTERS, Card, Source, Sourced
+from personkort.card import STATE_REGISTERS, Card, Source, Sourced
 from personkort.feed.day import DayState
 from personkort.feed.records import FEED, FeedPerson, strictest
 from personkort.names import tokens
-
-STATE_REGISTERS = VERIFYING_REGISTERS - {FEED}
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
-from personkort.records import Protection, _Compact
+from personkort.records import Protection, Register, _Compact
 
-FEED = "folkeregister"  # the feed's name wherever a register's would stand (sources, audit)
+FEED = Register.FOLKEREGISTER.value  # the feed's name wherever a register's would stand
 
 
 class Gradering(StrEnum):

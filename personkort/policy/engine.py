@@ -23,6 +23,7 @@ from personkort.card import (
     Sourced,
     comparable,
 )
+from personkort.feed.records import FEED  # its values show only beside a register's
 from personkort.policy.model import FieldClass, Grant, Office, Policy
 from personkort.purpose import meaningful
 
@@ -31,7 +32,6 @@ HEALTH_JUSTIFICATION_CODES = {"AAP"}  # BEGRUNNELSE of AAP decisions describes h
 PERSON_STEPS = frozenset(
     {"strengt_fortrolig_adresse", "skjermet_person", "egne_data", "egen_familie", "egen_partner"}
 )
-FEED = "folkeregister"  # the population register's values show only beside a register's
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from personkort.audit import AuditLog
-from personkort.card import Card
+from personkort.card import STATE_REGISTERS, Card
 from personkort.freshness import source_states
 from personkort.ident import normalise
 from personkort.policy.engine import Caseworker, Decision, evaluate
@@ -48,7 +48,6 @@ ROLE = "veileder"
 ELEVEN_DIGITS = re.compile(r"[0-9]{11}")
 # An identity number inside a quarantined raw line: 11 digits not part of a longer run.
 NUMBER_IN_RAW = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
-STATE_REGISTERS = frozenset({"arena", "infotrygd"})
 
 
 @dataclass(frozen=True, slots=True)
