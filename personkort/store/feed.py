@@ -571,23 +571,25 @@ def events_naming(conn: sa.Connection, numbers: Iterable[str], steps: int = 4) -
     those name, up to ``steps`` steps out (a number added today, then a raise under it), and
     the events that cancellations and corrections among them name."""
     wanted, seen_numbers = set(numbers), set()
-    ids: set[str] = set()
+    found: dict[str, FeedEvent] = {}  # each event read once, however many steps name it
     for _ in range(steps):
         fresh = sorted(wanted - seen_numbers)
         if not fresh:
             break
         seen_numbers |= wanted
+        ids: set[str] = set()
         for chunk in _chunks(fresh):
             ids.update(
                 conn.scalars(
                     sa.select(m.FeedEventIdent.event_id).where(m.FeedEventIdent.number.in_(chunk))
                 )
             )
-        events = _events(conn, ids)
-        wanted = seen_numbers | {n for e in events for n in e.idents if e.relation is None}
-        wanted |= {e.ident.number for e in events if e.ident is not None}
-    events = _events(conn, ids)
-    named = {e.replaces for e in events if e.replaces} - ids
+        new = _events(conn, ids - found.keys())
+        found.update((e.event_id, e) for e in new)
+        wanted = seen_numbers | {n for e in new for n in e.idents if e.relation is None}
+        wanted |= {e.ident.number for e in new if e.ident is not None}
+    events = list(found.values())
+    named = {e.replaces for e in events if e.replaces} - found.keys()
     return events + _events(conn, named)
 
 
