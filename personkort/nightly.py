@@ -232,9 +232,10 @@ def _feed_verdict(
             in_force=in_force[1] if in_force else None,
             now=dt.datetime.now(dt.UTC),
         )
-        digests = current_digests(conn)  # read once for the night: a million rows
-        if refused is None and not set(extract.feed.unchanged) <= digests.keys():
-            refused = "lines were skipped as unchanged that the store does not hold"
+        if refused is None:
+            digests = current_digests(conn)  # read once for the night: a million rows
+            if not set(extract.feed.unchanged) <= digests.keys():
+                refused = "lines were skipped as unchanged that the store does not hold"
     if refused:
         return None, {"status": "refused", "file": extract.feed.file, "reason": refused}, None
     return extract.feed, None, digests
