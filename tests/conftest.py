@@ -7,14 +7,19 @@ an unreachable server fails the run instead of hiding it.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
+
+T = TypeVar("T")
 
 # The suite runs in development mode: keys that are not configured are development keys.
 os.environ.setdefault("PERSONKORT_DEV_MODE", "1")
@@ -116,3 +121,23 @@ def pg_schema(prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         admin.dispose()
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: a session's Playwright browser keeps an event
+    loop running in the test's thread, where ``asyncio.run`` refuses to start."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(asyncio.run(coro))
+        except BaseException as exc:  # re-raised in the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="run-async")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]

@@ -3,7 +3,6 @@ number does, in any separator shape. Real requests over real HTTP against the re
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -23,6 +22,7 @@ from api.settings import Settings
 from personkort.nightly import run_night
 from personkort.store import open_engine
 from tests.api_server import serve
+from tests.conftest import run_async
 
 LUND = "27905340064"
 # Eleven digits with anything people type between them (spaces, dots, dashes, no-break spaces).
@@ -112,7 +112,7 @@ def test_store_failure_and_recovery_are_logged(caplog: pytest.LogCaptureFixture)
 
     with caplog.at_level(logging.INFO, logger="personkort.api"):
         for _ in range(3):
-            asyncio.run(call())
+            run_async(call())
     recovered = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
     assert recovered == ["recovered: answering again after 2 unavailable (503)"]
 
@@ -139,7 +139,7 @@ def test_an_unhandled_error_is_a_problem_logged_by_type_only(
         await guard({"type": "http", "method": "GET", "path": "/", "headers": []}, receive, send)
 
     with caplog.at_level(logging.INFO):
-        asyncio.run(call())
+        run_async(call())
     start = sent[0]
     assert start["status"] == 500
     headers = dict(start["headers"])

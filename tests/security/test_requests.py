@@ -25,6 +25,7 @@ from api.problems import ProblemError
 from api.settings import Settings
 from personkort.policy.engine import Caseworker
 from tests.api_server import serve
+from tests.conftest import run_async
 
 LUND = "27905340064"
 SECURITY_HEADERS = {
@@ -119,7 +120,7 @@ class Client:
             "server": ("127.0.0.1", 80),
             "state": {},
         }
-        asyncio.run(asyncio.wait_for(self.app(scope, receive, send), timeout=30))
+        run_async(asyncio.wait_for(self.app(scope, receive, send), timeout=30))
         start = next(m for m in sent if m["type"] == "http.response.start")
         return Answer(
             start["status"],
