@@ -50,7 +50,9 @@ PER_RECORD = (
     m.MunicipalServiceRow,
 )
 CHUNK = 5_000
+SQLITE_CHUNK = 1_000
 BREATHE = 0.1  # seconds: the longest a SQLite night holds the write lock at a time
+SQLITE_GAP = 0.003  # seconds the night leaves the lock free after each step, for a lookup
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,9 +348,7 @@ def _write_match_keys(
 ) -> None:
     """Keep each record's match keys and floating flag for the next incremental night."""
     if incremental is None:  # a full run: every record's keys anew
-        conn.execute(
-            sa.update(m.MatchKey).where(m.MatchKey.valid_to.is_(None)).values(valid_to=night)
-        )
+        _close_all(conn, m.MatchKey, night)
         stale: Iterable[str] = result.keys
     else:
         previous = incremental.previous
@@ -524,7 +524,7 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _breathe(conn: sa.Connection) -> None:
+def _breathe(conn: sa.Connection, *, force: bool = False) -> None:
     """On SQLite, commit what the night has written so far, at most every ``BREATHE`` seconds:
     SQLite has one writer, and a lookup's audit event waited for the whole night's write (10 s
     and more, then 503). The night's rows stay invisible until it is published, and a night
@@ -532,10 +532,15 @@ def _breathe(conn: sa.Connection) -> None:
     so committing in steps changes nothing anyone can read. PostgreSQL writes in one go."""
     if conn.dialect.name != "sqlite":
         return
+    if force and not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        return  # nothing written since the last step
     now = time.monotonic()
-    if now - conn.info.get("night_committed", 0.0) >= BREATHE:
+    if force or now - conn.info.get("night_committed", 0.0) >= BREATHE:
         conn.commit()
-        conn.info["night_committed"] = now
+        # a lookup waiting for the lock tries every millisecond (audit.log.begin_immediate);
+        # without a gap the night's next statement would take the lock again at once
+        time.sleep(SQLITE_GAP)
+        conn.info["night_committed"] = time.monotonic()
 
 
 def _close(
@@ -548,9 +553,29 @@ def _close(
             .values(valid_to=night)
         )
         _breathe(conn)
+    _breathe(conn, force=True)  # what the caller computes next must not hold the lock
+
+
+def _close_all(conn: sa.Connection, table: type[m.Base], night: int) -> None:
+    """Close every current row of ``table``, in id ranges: one statement over a full night's
+    match keys held SQLite's write lock for as long as it ran."""
+    column = table.id  # type: ignore[attr-defined]
+    low, high = conn.execute(sa.select(sa.func.min(column), sa.func.max(column))).one()
+    step = 20 * SQLITE_CHUNK if conn.dialect.name == "sqlite" else (high or 0) + 1
+    for start in range(low or 0, (high or -1) + 1, step):
+        conn.execute(
+            sa.update(table)
+            .where(column >= start, column < start + step, table.valid_to.is_(None))  # type: ignore[attr-defined]
+            .values(valid_to=night)
+        )
+        _breathe(conn)
+    _breathe(conn, force=True)
 
 
 def _insert(conn: sa.Connection, table: type[m.Base], rows: Sequence[dict[str, Any]]) -> None:
-    for chunk in _chunks(rows):
+    # on SQLite a chunk's insert is part of a hold: smaller ones keep each hold near BREATHE
+    size = SQLITE_CHUNK if conn.dialect.name == "sqlite" else CHUNK
+    for chunk in _chunks(rows, size):
         conn.execute(sa.insert(table), list(chunk))
         _breathe(conn)
+    _breathe(conn, force=True)  # what the caller computes next must not hold the lock

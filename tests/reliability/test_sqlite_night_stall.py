@@ -3,7 +3,11 @@ writes an audit event, SQLite has one writer, and a night used to hold the write
 whole write (10 s and more at scale, then 503). The night now commits in steps of at most
 0.1 s (its rows stay invisible until published).
 
-The target is one second; the test allows 1.5 s for a loaded machine. bench/ has the figure.
+A lookup that waited for the lock used to miss the night's short gaps between steps (SQLite's
+busy wait backs off to 100 ms sleeps) and waited 1.78 s on a loaded CI machine, although no
+step held the lock for more than 0.3 s: lookups now try every millisecond and the night
+leaves a gap (test_sqlite_lock_fairness). The target is one second, and the test holds it:
+beside two busy processes the longest wait measured was 0.25 s (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -67,4 +71,4 @@ def test_lookups_during_a_sqlite_night_write_wait_under_a_second(
     assert len(waits) > 20  # the lookups really ran beside the write
     assert statuses <= {404, 422}, statuses  # answered (an unknown number), never 503
 
-    assert max(waits) < 1.5, f"longest lookup {max(waits):.2f} s over {len(waits)} lookups"
+    assert max(waits) < 1.0, f"longest lookup {max(waits):.2f} s over {len(waits)} lookups"
