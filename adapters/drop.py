@@ -17,10 +17,12 @@ import contextlib
 import ctypes
 import ctypes.util
 import hashlib
+import logging
 import os
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable, Container
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
@@ -40,6 +42,7 @@ from personkort.fingerprint import fingerprints
 from personkort.records import REGISTERS, Extract, Refusal, Register
 
 Progress = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 def sources(drop: Path) -> list[tuple[Register, str, Path]]:
@@ -81,6 +84,8 @@ def _read_feed(
             return read_snapshot(path, known)
     except RefusedSource as exc:
         return Extract(feed_refusal=Refusal(exc.register, exc.source, exc.reason))
+    except Exception as exc:
+        return Extract(feed_refusal=crashed(Register.FOLKEREGISTER, path.name, exc))
 
 
 def fingerprint(drop: Path) -> str:
@@ -191,9 +196,25 @@ def read_or_refuse(
         return read_source(register, name, path, arena_url, infotrygd_files)
     except RefusedSource as exc:
         refusal = Refusal(exc.register, exc.source, exc.reason)
-        if register is Register.FOLKEREGISTER:
-            return Extract(feed_refusal=refusal)
-        return Extract(refusals=[refusal])
+    except Exception as exc:  # an adapter's bug: the source is refused, the night says why
+        refusal = crashed(register, name, exc)
+    if register is Register.FOLKEREGISTER:
+        return Extract(feed_refusal=refusal)
+    return Extract(refusals=[refusal])
+
+
+def crashed(register: Register, name: str, exc: Exception) -> Refusal:
+    """An adapter that failed with an error it does not expect refuses its source, as a
+    garbage file would, so the night stops at its gate with the source named (the feed's
+    snapshot is refused alone) instead of ending in a traceback. Neither the refusal nor the
+    log carries the error's message, which may quote a line: only its kind and where."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    kind = type(exc).__name__
+    log.error("the %s adapter failed on %s: %s%s", register, name, kind, where)
+    return Refusal(
+        register, name, f"the adapter failed unexpectedly ({kind}{where}); a fault to report"
+    )
 
 
 def read_source(

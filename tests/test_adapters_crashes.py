@@ -414,3 +414,40 @@ def test_a_failed_nights_error_text_carries_no_personal_data(
         error = conn.scalar(sa.select(m.Night.error).order_by(m.Night.id.desc()).limit(1))
     assert error is not None and "DataError" in error
     assert ident not in error and "Nordmann" not in error
+
+
+# ---- an adapter's own bug: the source is refused, named, and nothing personal is said --------
+
+
+def _crash_with_a_number(path: Path) -> Extract:
+    raise KeyError(f"{make_ident(dt.date(1980, 5, 17), 123)} Kari Nordmann")
+
+
+def test_an_adapter_that_crashes_refuses_its_source_and_the_night_stops_at_the_gate(
+    sample: Path,
+    tmp_path: Path,
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    number = make_ident(dt.date(1980, 5, 17), 123)
+    drop = tmp_path / "drop"
+    shutil.copytree(sample / "night1", drop)
+    monkeypatch.setattr("adapters.drop.read_sosio", _crash_with_a_number)
+    monkeypatch.setattr(
+        "adapters.drop.read_snapshot", lambda path, known=(): _crash_with_a_number(path)
+    )
+    extract = read_drop(drop)  # was: the KeyError, and no night recorded
+    refused = [r for r in extract.refusals]
+    assert [r.register for r in refused] == [Register.KOMMUNE] * len(refused) and refused
+    assert all("KeyError at test_adapters_crashes.py:" in r.reason for r in refused)
+    assert extract.feed_refusal is not None and "KeyError" in extract.feed_refusal.reason
+    assert any(p.register is Register.ARENA for p in extract.persons)  # the rest still read
+    outcome = run_night(
+        open_engine(store_url), extract, drop_dir=str(drop), fingerprint=fingerprint(drop)
+    )
+    assert outcome.status == "refused"
+    assert "ble avvist: the adapter failed unexpectedly (KeyError" in outcome.message
+    said = " ".join([outcome.message, caplog.text, *(r.reason for r in refused)])
+    assert number not in said and "Nordmann" not in said
+    assert "the kommune adapter failed on sosio" in caplog.text
