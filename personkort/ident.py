@@ -154,7 +154,7 @@ def parse(raw: str) -> Ident:
     if not value:
         raise IdentError(Problem.EMPTY, "identity number is empty", raw)
     if not value.isdigit() or not value.isascii():
-        raise IdentError(Problem.NOT_DIGITS, f"identity number has non-digits: {value!r}", raw)
+        raise IdentError(Problem.NOT_DIGITS, "identity number has non-digits", raw)
     if len(value) != 11:
         raise IdentError(
             Problem.WRONG_LENGTH, f"identity number has {len(value)} digits, not 11", raw
@@ -188,7 +188,7 @@ def parse(raw: str) -> Ident:
     except ValueError:
         raise IdentError(
             Problem.INVALID_DATE,
-            f"date part {value[:6]} is not a date (day {day}, month {month})",
+            "the date part is not a date",
             raw,
         ) from None
     gender = Gender.MALE if individual % 2 else Gender.FEMALE

@@ -79,6 +79,9 @@ def test_invalid_numbers_say_why(raw: str, problem: Problem) -> None:
         parse(raw)
     assert info.value.problem is problem
     assert str(info.value)
+    # a reason is stored as a finding and shown to stewards: it quotes no part of the number
+    digits = "".join(c for c in raw if c.isdigit())
+    assert not any(digits[i : i + 4] in str(info.value) for i in range(max(0, len(digits) - 3)))
 
 
 def test_impossible_date_with_valid_control_digits_is_rejected() -> None:
@@ -92,6 +95,7 @@ def test_impossible_date_with_valid_control_digits_is_rejected() -> None:
     with pytest.raises(IdentError) as info:
         parse(f"{first9}{k1}{k2}")
     assert info.value.problem is Problem.INVALID_DATE
+    assert first9[:6] not in str(info.value)  # it said "date part 310299 is not a date"
 
 
 def test_try_parse_distinguishes_missing_from_invalid() -> None:
