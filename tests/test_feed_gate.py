@@ -3,6 +3,7 @@ last one stays in force, while the night's cards publish."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -65,9 +66,34 @@ def test_unchanged_lines_are_not_parsed_and_the_store_ends_the_same(
         assert extract.feed is not None
         if name == "night2":  # the sample stamps every line anew; only five persons changed
             assert len(extract.feed.persons) < 10 and len(extract.feed.unchanged) > 300
-        run_night(skipping, extract, drop_dir=str(drop), fingerprint=fingerprint(drop))
+        outcome = run_night(skipping, extract, drop_dir=str(drop), fingerprint=fingerprint(drop))
+        assert outcome.counts["feed"]["status"] == "read"
         run_night(parsing, read_drop(drop), drop_dir=str(drop), fingerprint=fingerprint(drop))
         assert _feed_rows(skipping) == _feed_rows(parsing)
+
+
+def test_a_snapshot_read_against_an_older_night_publishes_whole(
+    tmp_path: Path, sample: Path
+) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path}/stale.sqlite")
+    parsing = open_engine(f"sqlite:///{tmp_path}/parse.sqlite")
+    first, second = sample / "night1", sample / "night2"
+    for store in (engine, parsing):
+        run_night(store, read_drop(first), drop_dir=str(first), fingerprint=fingerprint(first))
+    known = known_digests(engine)  # night 1's
+    assert len(known) > 300
+    run_night(engine, read_drop(second), drop_dir=str(second), fingerprint=fingerprint(second))
+    # a third drop, read against night 1's digests while night 2 was being published
+    third = tmp_path / "night3"
+    shutil.copytree(second, third)
+    snapshot = next((third / "folkeregister").glob("*.jsonl"))
+    snapshot.write_bytes(snapshot.read_bytes() + b"\n")
+    extract = read_drop(third, feed_known=known)
+    outcome = run_night(engine, extract, drop_dir=str(third), fingerprint=fingerprint(third))
+    assert outcome.status == "published"
+    assert outcome.counts["feed"]["status"] == "read", outcome.counts["feed"]
+    run_night(parsing, read_drop(third), drop_dir=str(third), fingerprint=fingerprint(third))
+    assert _feed_rows(engine) == _feed_rows(parsing)
 
 
 def test_lines_skipped_for_persons_the_store_lost_refuse_the_snapshot(
@@ -86,3 +112,17 @@ def test_lines_skipped_for_persons_the_store_lost_refuse_the_snapshot(
     assert outcome.status == "published"
     assert outcome.counts["feed"]["status"] == "refused"
     assert _feed_rows(engine) == before  # the last snapshot stays whole
+
+
+def test_the_snapshot_in_force_is_the_moment_it_was_read_as(store_url: str, sample: Path) -> None:
+    """On SQLite 01:10+01:00 was stored as 01:10 and read back as 01:10 UTC, an hour late: the
+    same snapshot again was "older than the one in force" (store/models.py: UTCDateTime)."""
+    engine = open_engine(store_url)
+    first = sample / "night1"
+    extract = read_drop(first)
+    assert extract.feed is not None and extract.feed.as_of.utcoffset() == dt.timedelta(hours=1)
+    run_night(engine, extract, drop_dir=str(first), fingerprint=fingerprint(first))
+    with engine.connect() as conn:
+        in_force = snapshot_in_force(conn, 1)
+    assert in_force is not None and in_force[1] == extract.feed.as_of
+    assert in_force[1].utcoffset() == dt.timedelta(0)

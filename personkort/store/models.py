@@ -28,9 +28,34 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 NIGHT_FK = "night.id"
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A moment, stored in UTC and read back aware. SQLite keeps no offset, and SQLAlchemy
+    stores an aware value's wall time as given: a snapshot of 01:10+01:00 came back as 01:10
+    UTC, an hour late (the same snapshot again was "older than the one in force", and the
+    day's events were compared with the wrong hour). PostgreSQL's ``timestamptz`` is as before."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None or value.tzinfo is None:
+            return value  # a naive value is taken as UTC already, as it was
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 class Base(DeclarativeBase):
@@ -45,8 +70,8 @@ class Night(Base):
     drop_dir: Mapped[str] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16))  # running published failed refused unchanged
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
@@ -58,7 +83,7 @@ class Publication(Base):
     __tablename__ = "publication"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
     night_id: Mapped[int] = mapped_column(ForeignKey(NIGHT_FK))
-    published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class NightLease(Base):
@@ -68,7 +93,7 @@ class NightLease(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
     night_id: Mapped[int | None] = mapped_column(Integer)
     holder: Mapped[str | None] = mapped_column(String(200))
-    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class _Versioned:
@@ -228,7 +253,7 @@ class DecisionRow(Base):
     same: Mapped[bool] = mapped_column(Boolean)
     steward: Mapped[str] = mapped_column(String(40))
     reason: Mapped[str | None] = mapped_column(Text)
-    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class QuarantineRow(Base):
@@ -276,7 +301,7 @@ class FeedPersonRow(_Versioned, Base):
     birth_date: Mapped[dt.date | None] = mapped_column(Date)
     gradering: Mapped[str] = mapped_column(String(30))
     death_date: Mapped[dt.date | None] = mapped_column(Date)
-    changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     idents: Mapped[list[Any]] = mapped_column(JSON)  # [[number, type, in_use], ...]
     numbers: Mapped[int] = mapped_column(Integer)  # how many: more than one is evidence
     relations: Mapped[list[Any]] = mapped_column(JSON)  # [[related, role], ...]
@@ -307,7 +332,7 @@ class FeedSnapshotRow(Base):
     __tablename__ = "feed_snapshot"
     night_id: Mapped[int] = mapped_column(ForeignKey(NIGHT_FK), primary_key=True)
     file: Mapped[str] = mapped_column(String(120))
-    as_of: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     persons: Mapped[int] = mapped_column(Integer)
 
 
@@ -317,8 +342,8 @@ class FeedEventRow(Base):
     __tablename__ = "feed_event"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(100), unique=True)
-    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     kind: Mapped[str] = mapped_column(String(40))
     change: Mapped[str] = mapped_column(String(16))
     replaces: Mapped[str | None] = mapped_column(String(100))
@@ -341,7 +366,7 @@ class FeedEventQuarantine(Base):
 
     __tablename__ = "feed_event_quarantine"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     location: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)
@@ -356,12 +381,14 @@ class FeedState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
     generation: Mapped[int] = mapped_column(BigInteger)
     relations_generation: Mapped[int] = mapped_column(BigInteger)  # moved by relation events
-    inbox_read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    inbox_read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     inbox_error: Mapped[str | None] = mapped_column(Text)
 
 
 Index("ix_feed_person_current", FeedPersonRow.person_key, FeedPersonRow.valid_to)
 Index("ix_feed_ident_current", FeedIdentRow.number, FeedIdentRow.valid_to)
+Index("ix_feed_ident_person_current", FeedIdentRow.person_key, FeedIdentRow.valid_to)
+Index("ix_feed_relation_current", FeedRelationRow.holder, FeedRelationRow.valid_to)
 
 
 class EndedSession(Base):
@@ -370,7 +397,7 @@ class EndedSession(Base):
 
     __tablename__ = "ended_session"
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class ConsentRow(Base):
@@ -386,8 +413,8 @@ class ConsentRow(Base):
     valid_to: Mapped[dt.date] = mapped_column(Date)
     form_reference: Mapped[str] = mapped_column(String(200))
     registered_by: Mapped[str] = mapped_column(String(40))
-    registered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     withdrawn_by: Mapped[str | None] = mapped_column(String(40))
 
 
@@ -397,4 +424,4 @@ class PolicyVersionRow(Base):
     __tablename__ = "policy_version"
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     files: Mapped[dict[str, Any]] = mapped_column(JSON)
-    activated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    activated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
