@@ -91,7 +91,10 @@ class FeedPerson(NamedTuple):
     @property
     def key(self) -> str:
         """The number in use: the person's key in the feed's tables."""
-        return next(i.number for i in self.idents if i.in_use)
+        for ident in self.idents:  # a loop, not next(genexpr): it runs for every row written
+            if ident.in_use:
+                return ident.number
+        raise ValueError("a feed person without a number in use")
 
     @property
     def numbers(self) -> frozenset[str]:

@@ -138,20 +138,25 @@ def write_snapshot(
         raise StaleRead("lines were skipped as unchanged that the store does not hold")
     tonight = set(snapshot.unchanged) | set(snapshot.digests.values())
     gone = {current[d] for d in current if d not in tonight}
-    written = [p for p in snapshot.persons if snapshot.digests.get(p.key) not in current]
-    changed = sum(1 for p in written if p.key in gone)
+    digests = snapshot.digests
+    keyed = ((p, p.key) for p in snapshot.persons)  # each key once: a row each number, relation
+    written = [(p, key) for p, key in keyed if digests.get(key) not in current]
+    changed = sum(1 for _, key in written if key in gone)
     stale = sorted(gone)
     _close(conn, m.FeedPersonRow, m.FeedPersonRow.person_key, stale, night)
     _close(conn, m.FeedIdentRow, m.FeedIdentRow.person_key, stale, night)
     _close(conn, m.FeedRelationRow, m.FeedRelationRow.holder, stale, night)
-    digests = snapshot.digests
-    _insert(conn, m.FeedPersonRow, [_person_row(p, digests.get(p.key, ""), night) for p in written])
+    _insert(
+        conn,
+        m.FeedPersonRow,
+        [_person_row(p, key, digests.get(key, ""), night) for p, key in written],
+    )
     _insert(
         conn,
         m.FeedIdentRow,
         [
-            {"number": i.number, "person_key": p.key, "valid_from": night}
-            for p in written
+            {"number": i.number, "person_key": key, "valid_from": night}
+            for p, key in written
             for i in p.idents
         ],
     )
@@ -159,8 +164,8 @@ def write_snapshot(
         conn,
         m.FeedRelationRow,
         [
-            {"holder": p.key, "related": r.related, "role": r.role.value, "valid_from": night}
-            for p in written
+            {"holder": key, "related": r.related, "role": r.role.value, "valid_from": night}
+            for p, key in written
             for r in p.relations
         ],
     )
@@ -172,9 +177,9 @@ def write_snapshot(
     return FeedWrite(snapshot.lines, len(written) - changed, changed, len(gone) - changed)
 
 
-def _person_row(p: FeedPerson, digest: str, night: int) -> dict[str, Any]:
+def _person_row(p: FeedPerson, key: str, digest: str, night: int) -> dict[str, Any]:
     return {
-        "person_key": p.key,
+        "person_key": key,
         "digest": digest,
         "location": p.location,
         "given_names": p.given_names,
