@@ -16,7 +16,7 @@ from personkort.card import (
     Sourced,
 )
 from personkort.store import models as m
-from personkort.store.crypto import KeyRing, context, key_ring
+from personkort.store.crypto import KeyRing, context, key_ring, service_context
 from personkort.store.nights import published_night, visible
 
 _FOLLOW_UP = ("nav_office", "veileder", "formidlingsgruppe", "kvalifiseringsgruppe")
@@ -144,7 +144,11 @@ def _details(
             s.to_date,
             s.monthly_amount,
             s.caseworker,
-            clear(s, "municipal_service", "free_text"),
+            ring.decrypt(
+                s.free_text,
+                service_context(s.record_key, s.location, s.service, s.owner_kommune),
+                context("municipal_service", "free_text", s.record_key),
+            ),
             at(s),
         )
         for s in rows(m.MunicipalServiceRow)

@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from personkort import devkeys
 
-PREFIX = "enc:v1:"
+PREFIX = "enc:v1:"  # bound to its table, column and record
+LINE_PREFIX = "enc:v2:"  # bound to its line as well (``service_context``)
 
 
 class KeyRingError(ValueError):
@@ -54,18 +55,31 @@ class KeyRing:
     def active(self) -> str:
         return self.keys[0][0]
 
-    def encrypt(self, plaintext: str | None, context: str) -> str | None:
+    def encrypt(self, plaintext: str | None, context: str, prefix: str = PREFIX) -> str | None:
+        """``prefix``: ``LINE_PREFIX`` when ``context`` binds the value to its line."""
         if plaintext is None:
             return None
         kid, key = self.keys[0]
         nonce = secrets.token_bytes(12)
         sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), context.encode())
-        return f"{PREFIX}{kid}:{base64.b64encode(nonce + sealed).decode()}"
+        return f"{prefix}{kid}:{base64.b64encode(nonce + sealed).decode()}"
 
-    def decrypt(self, stored: str | None, context: str) -> str | None:
-        if stored is None or not stored.startswith(PREFIX):
+    def decrypt(
+        self, stored: str | None, context: str, record_context: str | None = None
+    ) -> str | None:
+        """The value in clear; InvalidTag if it was sealed for another place. A value sealed
+        before lines were bound (``PREFIX``) opens with ``record_context`` when given: until
+        ``rekey`` has sealed it again, such a value can still be moved between the lines of
+        one record (docs/threat-model.md)."""
+        if stored is None:
+            return None
+        if stored.startswith(LINE_PREFIX):
+            body = stored.removeprefix(LINE_PREFIX)
+        elif stored.startswith(PREFIX):
+            body, context = stored.removeprefix(PREFIX), record_context or context
+        else:
             return stored  # written before encryption was on: plain text
-        kid, _, b64 = stored.removeprefix(PREFIX).partition(":")
+        kid, _, b64 = body.partition(":")
         key = dict(self.keys).get(kid)
         if key is None:
             raise KeyRingError(f"store key {kid!r} is not in the key ring")
@@ -73,9 +87,10 @@ class KeyRing:
         return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode()).decode()
 
     def key_id_of(self, stored: str | None) -> str | None:
-        if stored is None or not stored.startswith(PREFIX):
-            return None
-        return stored.removeprefix(PREFIX).partition(":")[0]
+        for prefix in (LINE_PREFIX, PREFIX):
+            if stored is not None and stored.startswith(prefix):
+                return stored.removeprefix(prefix).partition(":")[0]
+        return None
 
 
 STORE_KEYS = "PERSONKORT_STORE_KEYS"
@@ -104,6 +119,14 @@ def _new_key() -> str:
 
 def context(table: str, column: str, record_key: str) -> str:
     return f"{table}.{column}:{record_key}"
+
+
+def service_context(record_key: str, location: str, service: str, owner_kommune: str) -> str:
+    """A municipal service's free text bound to its line, and to the line's clear service and
+    municipality: copied over another line of the same record (a RUS text over an OKSOS line),
+    or with the line's service or municipality changed in the database, it no longer opens,
+    and the card read fails closed. Sealed with ``LINE_PREFIX``."""
+    return f"municipal_service.free_text:{record_key}:{location}:{service}:{owner_kommune}"
 
 
 BYTES_PREFIX = b"enc:v1:"

@@ -26,7 +26,7 @@ from personkort.reconcile.incremental import CardState, Incremental
 from personkort.records import Extract
 from personkort.store import lease
 from personkort.store import models as m
-from personkort.store.crypto import KeyRing, context, key_ring
+from personkort.store.crypto import LINE_PREFIX, KeyRing, context, key_ring, service_context
 from personkort.store.quarantine import quarantine_insert_rows
 
 VERSIONED = (
@@ -512,7 +512,11 @@ def _rows(
                     "to_date": s.to_date,
                     "monthly_amount": s.monthly_amount,
                     "caseworker": s.caseworker,
-                    "free_text": seal("municipal_service", "free_text", key, s.free_text),
+                    "free_text": ring.encrypt(
+                        s.free_text,
+                        service_context(key, s.location, s.service.value, s.owner_kommune),
+                        LINE_PREFIX,
+                    ),
                     "valid_from": night,
                 }
             )
