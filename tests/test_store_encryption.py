@@ -27,10 +27,10 @@ def ring(*kids: str) -> KeyRing:
     )
 
 
-def test_sealed_columns_hold_no_plain_text(
-    sample: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    keys = ring("k1")
+def _night_with(
+    keys: KeyRing, sample: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> sa.Engine:
+    """The sample's first night, published with ``keys`` as the store's key ring."""
     monkeypatch.setenv(
         "PERSONKORT_STORE_KEYS",
         ",".join(f"{k}:{base64.b64encode(v).decode()}" for k, v in keys.keys),
@@ -38,6 +38,14 @@ def test_sealed_columns_hold_no_plain_text(
     engine = open_engine(store_url)
     drop = sample / "night1"
     run_night(engine, read_drop(drop), drop_dir=str(drop), fingerprint=fingerprint(drop))
+    return engine
+
+
+def test_sealed_columns_hold_no_plain_text(
+    sample: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = ring("k1")
+    engine = _night_with(keys, sample, store_url, monkeypatch)
     with engine.connect() as conn:
         texts = conn.scalars(
             sa.select(m.MunicipalServiceRow.free_text).where(
@@ -151,13 +159,7 @@ def test_free_text_moved_between_lines_of_one_record_or_relabelled_does_not_open
     (the associated data named only the record); so was one whose line's clear service a
     database administrator changed. Now the card read fails closed."""
     keys = ring("k1")
-    monkeypatch.setenv(
-        "PERSONKORT_STORE_KEYS",
-        ",".join(f"{k}:{base64.b64encode(v).decode()}" for k, v in keys.keys),
-    )
-    engine = open_engine(store_url)
-    drop = sample / "night1"
-    run_night(engine, read_drop(drop), drop_dir=str(drop), fingerprint=fingerprint(drop))
+    engine = _night_with(keys, sample, store_url, monkeypatch)
     first, second = _two_lines_of_one_record(engine)
     card_id = _card_of(engine, first.record_key)
     assert load_card(engine, card_id, keys=keys) is not None  # reads before the change
@@ -176,13 +178,7 @@ def test_free_text_sealed_before_lines_were_bound_reads_and_rekey_binds_it(
     sample: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keys = ring("k1")
-    monkeypatch.setenv(
-        "PERSONKORT_STORE_KEYS",
-        ",".join(f"{k}:{base64.b64encode(v).decode()}" for k, v in keys.keys),
-    )
-    engine = open_engine(store_url)
-    drop = sample / "night1"
-    run_night(engine, read_drop(drop), drop_dir=str(drop), fingerprint=fingerprint(drop))
+    engine = _night_with(keys, sample, store_url, monkeypatch)
     first, _ = _two_lines_of_one_record(engine)
     card_id = _card_of(engine, first.record_key)
     before = load_card(engine, card_id, keys=keys)
