@@ -40,4 +40,4 @@ class Settings(BaseSettings):
     # statement and (half of it) lock timeouts of the API's connections.
     store_timeout_seconds: float = 3.0
     # Cards of the served night kept in each API process (0: none). See personkort/store/served.py.
-    card_cache_size: int = 20_000
+    card_cache_size: int = 10_000  # cards, each about four cache entries
