@@ -12,6 +12,7 @@ import csv
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,6 +88,27 @@ def _pg_available() -> str | None:
         return f"PostgreSQL not reachable at {PG_URL}: {exc.orig}"
     finally:
         engine.dispose()
+
+
+# Every engine a test connects through, so its idle connections can be closed when the test
+# ends: tests open engines (with pools of 20) and seldom dispose them, and the leaked idle
+# connections of two xdist workers once used up PostgreSQL's 100 ("too many clients already").
+_ENGINES: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+
+
+@sa.event.listens_for(sa.engine.Engine, "engine_connect")
+def _remember_engine(connection: sa.Connection) -> None:
+    _ENGINES.add(connection.engine)
+
+
+@pytest.fixture(autouse=True)
+def _close_idle_connections() -> Iterator[None]:
+    """After each test, close the pooled connections of every engine it used (an engine stays
+    usable: it connects again when next asked)."""
+    yield
+    for engine in list(_ENGINES):
+        if engine.dialect.name == "postgresql":
+            engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
