@@ -102,17 +102,14 @@ def groups_tonight(
             locations[key] = location
     changed: set[str] = set()
     if snapshot is not None:
-        current = current if current is not None else current_digests(conn)
-        tonight = set(snapshot.unchanged) | set(snapshot.digests.values())
-        gone = {current[d] for d in current if d not in tonight}
-        fresh = [p for p in snapshot.persons if snapshot.digests.get(p.key) not in current]
-        for key in gone | {p.key for p in fresh}:
+        gone, fresh = _tonight(snapshot, current if current is not None else current_digests(conn))
+        for key in gone | {key for _, key in fresh}:
             changed |= stored.pop(key, set())
             locations.pop(key, None)
-        for person in fresh:
+        for person, key in fresh:
             if len(person.idents) > 1:
-                stored[person.key] = set(person.numbers)
-                locations[person.key] = person.location
+                stored[key] = set(person.numbers)
+                locations[key] = person.location
                 changed |= person.numbers
     groups = {
         number: evidence.Group(frozenset(numbers), locations.get(key, "folkeregister"))
@@ -120,6 +117,18 @@ def groups_tonight(
         for number in numbers
     }
     return groups, changed
+
+
+def _tonight(
+    snapshot: FeedSnapshot, current: dict[str, str]
+) -> tuple[set[str], list[tuple[FeedPerson, str]]]:
+    """What tonight's snapshot changes against the store's persons (``current``: digest →
+    key): the keys of persons whose line is gone, and the persons whose line is new, each
+    with its key (found once: a row is written for each of its numbers and relations)."""
+    tonight = set(snapshot.unchanged) | set(snapshot.digests.values())
+    gone = {current[d] for d in current if d not in tonight}
+    keyed = ((p, p.key) for p in snapshot.persons)
+    return gone, [(p, key) for p, key in keyed if snapshot.digests.get(key) not in current]
 
 
 def write_snapshot(
@@ -136,11 +145,8 @@ def write_snapshot(
     current = current if current is not None else current_digests(conn)
     if any(d not in current for d in snapshot.unchanged):
         raise StaleRead("lines were skipped as unchanged that the store does not hold")
-    tonight = set(snapshot.unchanged) | set(snapshot.digests.values())
-    gone = {current[d] for d in current if d not in tonight}
+    gone, written = _tonight(snapshot, current)
     digests = snapshot.digests
-    keyed = ((p, p.key) for p in snapshot.persons)  # each key once: a row each number, relation
-    written = [(p, key) for p, key in keyed if digests.get(key) not in current]
     changed = sum(1 for _, key in written if key in gone)
     stale = sorted(gone)
     _close(conn, m.FeedPersonRow, m.FeedPersonRow.person_key, stale, night)
