@@ -475,6 +475,21 @@ def audit_checkpoint(store: StoreOption = None) -> None:
     out.print(f"checkpoint at {made['tree_size']} events" if made else "nothing new to sign")
 
 
+def store_failure(exc: BaseException) -> str:
+    """What a night that the store could not take says to the operator: the kind of failure
+    in words, never the database's message (it quotes the rows it failed on)."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    if "disk is full" in text or "no space left" in text or getattr(exc, "errno", None) == 28:
+        what = "the disk is full"
+    else:
+        what = f"the store could not be written ({type(exc).__name__})"
+    return (
+        f"{what}. Nothing of tonight's night is published: yesterday's cards are still served, "
+        "and the next night rolls back what this one wrote. Free space (or fix the store), then "
+        "run the night again."
+    )
+
+
 def main() -> None:
     """Console-script entry point. A missing key (outside development mode) is a clear message
     and exit code 2, not a traceback."""
@@ -489,18 +504,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def store_failure(exc: BaseException) -> str:
-    """What a night that the store could not take says to the operator: the kind of failure
-    in words, never the database's message (it quotes the rows it failed on)."""
-    text = str(getattr(exc, "orig", exc)).lower()
-    if "disk is full" in text or "no space left" in text or getattr(exc, "errno", None) == 28:
-        what = "the disk is full"
-    else:
-        what = f"the store could not be written ({type(exc).__name__})"
-    return (
-        f"{what}. Nothing of tonight's night is published: yesterday's cards are still served, "
-        "and the next night rolls back what this one wrote. Free space (or fix the store), then "
-        "run the night again."
-    )
