@@ -102,8 +102,9 @@ class Card:
     measures: list[MeasureLine] = field(default_factory=list)
     municipal_services: list[ServiceLine] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
-    # The card's person's relatives by number (parent, child, sibling, partner, coparent), from
-    # the feed at lookup: the relatives gate's evidence (personkort/feed/kinship.py).
+    # What the looking caseworker is to the card's person, by the caseworker's pid (parent,
+    # child, sibling, partner, coparent): set per lookup from the caseworker's relatives in the
+    # feed, the relatives gate's evidence (personkort/feed/kinship.py). Empty in the cache.
     kin: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -85,6 +85,29 @@ class Kinship:
         return found
 
 
+# What each relation is seen from the other end, and which tie counts first when a person is
+# related twice (as ``Kinship.relatives`` decides it).
+MUTUAL = {
+    "parent": "child",
+    "child": "parent",
+    "partner": "partner",
+    "sibling": "sibling",
+    "coparent": "coparent",
+}
+CLOSEST_FIRST = ("parent", "child", "partner", "sibling", "coparent")
+
+
+def mutual(relation: str) -> str:
+    """``relation`` seen from the other person: if B is A's parent, A is B's child."""
+    return MUTUAL[relation]
+
+
+def closest(relations: Iterable[str]) -> str | None:
+    """The closest of some ties to one person (None: no tie)."""
+    found = set(relations)
+    return next((r for r in CLOSEST_FIRST if r in found), None)
+
+
 def code_of(relation: str | None) -> str | None:
     """The gate's reason code for a relation (None: not a relative)."""
     return CODES.get(relation or "")

@@ -13,15 +13,17 @@ process (spec: raising is urgent). What the feed adds:
   hand-typed number is not trusted more than before). Their
   numbers are verified (a consent may rest on them), their registered names and birth dates
   are shown beside the registers', and so is a death, the snapshot's or the day's.
-- **kin**: the anchored persons' relatives, by number, for the relatives gate.
+
+Relatives are not laid over the card: the relatives gate asks them from the looking
+caseworker's side (``store.feed.kin_of``, once per caseworker, not once per card).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from personkort.card import STATE_REGISTERS, Card, Source, Sourced
 from personkort.feed.day import DayState
@@ -39,7 +41,6 @@ class FeedFacts:
     others: tuple[FeedPerson, ...] = ()  # reached only through unverified numbers
     day: DayState | None = None  # the day's events for the anchored persons
     day_others: DayState | None = None  # the day's events for the other numbers
-    kin: Mapping[str, str] = field(default_factory=dict)  # relative's number → relation
 
 
 def anchored(
@@ -128,7 +129,6 @@ def apply(card: Card, facts: FeedFacts) -> Card:
         names=names,
         fields=fields,
         sources=sources,
-        kin=dict(facts.kin),
     )
 
 

@@ -138,7 +138,7 @@ class ConsentService:
             record = repository.get(conn, consent_id)
         if record is None or record.office != worker.office:
             raise unknown_consent(trace)
-        card = self._card(record.person_ident, trace)
+        card = self._card(worker, record.person_ident, trace)
         if card is not None:
             decision = gate(worker, card, self.policies.current(), purpose=clean)
             if not decision.permitted:
@@ -204,16 +204,16 @@ class ConsentService:
         except IdentError as exc:
             raise Invalid("ugyldig_ident", f"identity number: {exc.problem.value}") from None
 
-    def _card(self, number: str, trace: str) -> Card | None:
+    def _card(self, worker: Caseworker, number: str, trace: str) -> Card | None:
         with store_errors(trace):
-            return self.cards.by_ident(number).card
+            return self.cards.by_ident(number, worker.pid).card
 
     def _open(
         self, worker: Caseworker, number: str, purpose: str | None, trace: str, action: str
     ) -> Card:
         """The person's card if the gate lets this caller act on it; otherwise the answer an
         unknown person gets, and the refusal is audited."""
-        card = self._card(number, trace)
+        card = self._card(worker, number, trace)
         if card is None:
             self._refused(worker, trace, "ukjent_person", None, number, purpose, action)
             raise unknown_person(trace)

@@ -178,7 +178,7 @@ class LookupService:
             # Not a number any card can hold: nobody is looked up (and nothing to audit).
             raise Invalid("ugyldig_ident", "An identity number is 11 digits.")
         self._admit(worker, trace, clean, ident=number)
-        found = self._read(lambda: self.cards.by_ident(number), trace)
+        found = self._read(lambda: self.cards.by_ident(number, worker.pid), trace)
         quarantined = (
             self._read(lambda: self.quarantine.for_night(found.night), trace)
             if with_gaps and found.card is not None
@@ -196,7 +196,7 @@ class LookupService:
         the role check and with an audit event of its own."""
         clean, trace = purpose_of(purpose), uuid.uuid4().hex
         self._admit(worker, trace, clean, card_id=card_id)
-        found = self._read(lambda: self.cards.by_card_id(card_id), trace)
+        found = self._read(lambda: self.cards.by_card_id(card_id, worker.pid), trace)
         if found.card is None:
             moved = self._read(lambda: self.successors(card_id), trace)
             if len(moved) == 1:

@@ -306,8 +306,8 @@ def relations_touching(
 
 
 def facts_for(conn: sa.Connection, card: Card) -> overlay.FeedFacts:
-    """The feed's facts about a served card's people: the snapshot in force at the card's night,
-    the day's events since it was taken, and the anchored persons' relatives."""
+    """The feed's facts about a served card's people: the snapshot in force at the card's night
+    and the day's events since it was taken (relatives are the caseworker's side: ``kin_of``)."""
     night = card.night
     snapshot = snapshot_in_force(conn, night)
     snapshot_night, as_of = (snapshot[0], snapshot[1]) if snapshot else (None, None)
@@ -349,36 +349,84 @@ def facts_for(conn: sa.Connection, card: Card) -> overlay.FeedFacts:
 
     day_mine = [e for e in active if held(e)]
     day_rest = [e for e in active if not held(e) and (numbers | person) & set(e.idents)]
-    day = fold(day_mine, as_of) if day_mine else None
-    relation_events = [
-        e for e in active if e.relation is not None and e.change is not Change.OPPHOERT
-    ]
-    kin = _kin(conn, night, mine, day.numbers if day else frozenset(), relation_events, as_of)
     return overlay.FeedFacts(
         snapshot_night,
         as_of,
         tuple(mine),
         tuple(others),
-        day,
+        fold(day_mine, as_of) if day_mine else None,
         fold(day_rest, as_of) if day_rest else None,
-        kin,
     )
+
+
+def kin_of(conn: sa.Connection, night: int, number: str) -> dict[str, str]:
+    """The relatives of whoever holds ``number`` (a caseworker's ``pid``), each by every number
+    they have, with what they are to that person: the relatives gate's evidence.
+
+    Worked out from the caseworker's side, once per caseworker and feed state, not per card:
+    every relation the gate knows is mutual (a parent's child, a sibling's sibling), so "this
+    card's person is my child" is "I am their parent", and a first lookup of a card costs no
+    walk through the family. A number the snapshot does not hold still has the relatives whose
+    records name it (a child's record names its father)."""
+    snapshot = snapshot_in_force(conn, night)
+    as_of = snapshot[1] if snapshot else None
+    keys = set(canonical(conn, night, {number}).values())
+    people = numbers_of(conn, night, keys) if keys else {}
+    for key in keys:
+        people.setdefault(key, set()).add(key)
+    if not people:
+        people = {number: {number}}
+    mine = {n for ns in people.values() for n in ns} | {number}
+    active = in_force(events_naming(conn, mine))
+    named_in = {
+        e.event_id: set(e.idents) | ({e.ident.number} if e.ident else set()) for e in active
+    }
+    canon = canonical(conn, night, {n for ns in named_in.values() for n in ns})
+    # The person's numbers the day's identifier events add (a new fødselsnummer). An event
+    # naming another registered person says nothing of identity (as in facts_for), except
+    # that a number the snapshot does not hold may be given to one registered person.
+    grown = True
+    while grown:
+        grown = False
+        for e in active:
+            named = named_in[e.event_id]
+            if (
+                e.kind is not EventKind.FOLKEREGISTERIDENTIFIKATOR
+                or not mine & named
+                or named <= mine
+            ):
+                continue
+            registered = {canon[n] for n in named if n in canon}
+            if not registered <= people.keys():
+                if keys or len(registered) > 1:
+                    continue
+                keys = registered  # the number is that person's new one: they are the person
+                people = numbers_of(conn, night, keys)
+                for key in keys:
+                    people.setdefault(key, set()).add(key)
+                mine |= {n for ns in people.values() for n in ns}
+            mine |= named
+            grown = True
+    relation_events = [
+        e for e in active if e.relation is not None and e.change is not Change.OPPHOERT
+    ]
+    return _kin(conn, night, people, mine, relation_events, as_of)
 
 
 def _kin(
     conn: sa.Connection,
     night: int,
-    people: Sequence[FeedPerson],
+    people: dict[str, set[str]],
     day_numbers: Iterable[str],
     relation_events: Sequence[FeedEvent],
     as_of: dt.datetime | None,
 ) -> dict[str, str]:
-    """The relatives of the card's anchored persons, each by every number they have (the
-    snapshot's and the day's). The day's relation events count whichever end holds them."""
-    if not people:
-        return {}
-    me = {p.key for p in people}
-    mine = {n for p in people for n in p.numbers} | set(day_numbers)
+    """The relatives of ``people`` (key → the numbers the snapshot holds for them), each by
+    every number they have (the snapshot's and the day's). The day's relation events count
+    whichever end holds them."""
+    me = set(people)
+    first_key = sorted(me)[0]
+    mine = {n for ns in people.values() for n in ns} | set(day_numbers)
     extra = [
         Relation(e.idents[0], e.relation.related, e.relation.role)
         for e in relation_events
@@ -392,13 +440,15 @@ def _kin(
     second = relations_touching(conn, night, near_keys, near_numbers - mine)
     rows = [*first, *second, *extra]
     canon.update(canonical(conn, night, {r.related for r in second}))
-    canon.update({n: p.key for p in people for n in p.numbers})
-    canon.update({n: people[0].key for n in day_numbers})
+    canon.update({n: key for key, ns in people.items() for n in ns})
+    held = {n for ns in people.values() for n in ns}
+    canon.update({n: first_key for n in set(day_numbers) - held})
     kinship = Kinship(rows, canon)
     relatives: dict[str, str] = {}
-    for p in people:
-        for key, relation in kinship.relatives(p.key).items():
-            relatives.setdefault(key, relation)
+    for key in sorted(me):
+        for relative, relation in kinship.relatives(key).items():
+            if relative not in me:
+                relatives.setdefault(relative, relation)
     numbers = numbers_of(conn, night, relatives)
     for key in relatives:
         numbers.setdefault(key, set()).add(key)

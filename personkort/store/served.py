@@ -12,6 +12,7 @@ The cache holds cards with their sensitive fields decrypted, in this process's m
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 
 from personkort.card import Card
 from personkort.consents import ConsentRecord
-from personkort.feed import overlay
+from personkort.feed import kinship, overlay
 from personkort.freshness import NightFacts
 from personkort.store import feed
 from personkort.store import models as m
@@ -51,7 +52,6 @@ _NIGHT_AND_CONSENTS = (
     sa.select(
         m.Publication.night_id,
         sa.select(_STATE.c.generation).scalar_subquery().label("feed_generation"),
-        sa.select(_STATE.c.relations_generation).scalar_subquery().label("relations_generation"),
         _LAST_EVENT.label("last_event"),
         *m.ConsentRow.__table__.columns,
     )
@@ -66,7 +66,7 @@ _NIGHT_AND_CONSENTS = (
 class _Current:
     night: int | None
     feed_generation: int  # moves with every accepted event batch and inbox state change
-    feed_version: str  # moves when an event names this person, or any relation is added
+    feed_version: str  # moves when an event names this person
     consents: list[ConsentRecord]
 
 
@@ -80,7 +80,7 @@ def _night_and_consents(conn: sa.Connection, numbers: Iterable[str]) -> _Current
     return _Current(
         first.night_id,
         first.feed_generation or 0,
-        f"{first.last_event or 0}:{first.relations_generation or 0}",
+        str(first.last_event or 0),
         [record_of(r) for r in rows if r.id is not None],
     )
 
@@ -118,17 +118,18 @@ class ServedCards:
         self.misses = 0
         self.deadline = deadline or Deadline(0)
 
-    def by_ident(self, ident: str) -> Found:
+    def by_ident(self, ident: str, pid: str | None = None) -> Found:
         """The served card holding this identity number, current or earlier (StoreTimeout
-        past the deadline)."""
-        return self.deadline.run(lambda: self._by_ident(ident))
+        past the deadline). ``pid``: the looking caseworker's own number; the card then says
+        what they are to its person (``Card.kin``), for the relatives gate."""
+        return self.deadline.run(lambda: self._by_ident(ident, pid))
 
-    def by_card_id(self, card_id: str) -> Found:
-        return self.deadline.run(lambda: self._by_card_id(card_id))
+    def by_card_id(self, card_id: str, pid: str | None = None) -> Found:
+        return self.deadline.run(lambda: self._by_card_id(card_id, pid))
 
-    def _by_ident(self, ident: str) -> Found:
+    def _by_ident(self, ident: str, pid: str | None) -> Found:
         with self.engine.connect() as conn:
-            quick = self._from_cache(conn, ident)
+            quick = self._from_cache(conn, ident, pid)
             if quick is not None:
                 return quick
             night = self._served(conn)
@@ -139,16 +140,16 @@ class ServedCards:
             )
             if card_id is None:  # a number only the feed knows: a new one, or an old D-nummer
                 card_id = feed.card_via_feed(conn, night, ident)
-            return self._found(conn, night, card_id)  # type: ignore[arg-type]
+            return self._found(conn, night, card_id, pid)  # type: ignore[arg-type]
 
-    def _by_card_id(self, card_id: str) -> Found:
+    def _by_card_id(self, card_id: str, pid: str | None) -> Found:
         with self.engine.connect() as conn:
             night = self._served(conn)
             if night is None:
                 return Found(None, None)
-            return self._found(conn, night, card_id)
+            return self._found(conn, night, card_id, pid)
 
-    def _from_cache(self, conn: sa.Connection, ident: str) -> Found | None:
+    def _from_cache(self, conn: sa.Connection, ident: str, pid: str | None) -> Found | None:
         """The hot path, one round trip: a card cached for the night last seen, with the
         served night and the consents read in one statement. None (take the slow path) on a
         miss, or if another night has been published since."""
@@ -164,9 +165,11 @@ class ServedCards:
         current = _night_and_consents(conn, self._numbers(card))
         if current.night != night:
             return None
-        return self._with_feed(conn, card, current)
+        return self._with_feed(conn, card, current, pid)
 
-    def _found(self, conn: sa.Connection, night: int, card_id: str | None) -> Found:
+    def _found(
+        self, conn: sa.Connection, night: int, card_id: str | None, pid: str | None
+    ) -> Found:
         if card_id is None:
             return Found(night, None)
         keys = self._keys or key_ring()
@@ -174,7 +177,7 @@ class ServedCards:
         if card is None:
             return Found(night, None)
         assert isinstance(card, Card)
-        return self._with_feed(conn, card, _night_and_consents(conn, self._numbers(card)))
+        return self._with_feed(conn, card, _night_and_consents(conn, self._numbers(card)), pid)
 
     def _numbers(self, card: Card) -> frozenset[str]:
         """The person's numbers as the last lookup of the card saw them (the feed's included)."""
@@ -182,11 +185,13 @@ class ServedCards:
             known = self._cache.get((card.night, "numbers", card.card_id))
         return known if isinstance(known, frozenset) else frozenset(card.all_idents)
 
-    def _with_feed(self, conn: sa.Connection, card: Card, current: _Current) -> Found:
+    def _with_feed(
+        self, conn: sa.Connection, card: Card, current: _Current, pid: str | None
+    ) -> Found:
         """The night's card with the feed's facts laid over it, read again as soon as an event
-        says something new about the person (protection raised today counts now)."""
-        # A card's feed facts change when an event names its person, or a relation is added
-        # anywhere (a relative's new relation can make the caseworker kin): read again then.
+        says something new about the person (protection raised today counts now), and what
+        the caseworker with ``pid`` is to its person."""
+        # A card's feed facts change when an event names its person: read again then.
         version, generation = f"feed:{current.feed_version}", f"state:{current.feed_generation}"
         facts = self._cached(
             (card.night, version, card.card_id), lambda: feed.facts_for(conn, card)
@@ -200,6 +205,17 @@ class ServedCards:
         if self.size and numbers != self._numbers(card):
             with self._lock:  # the next lookup watches (and finds consents under) all of them
                 self._cache[(card.night, "numbers", card.card_id)] = numbers
+        if pid is not None:
+            # The caseworker's relatives, read once per caseworker for as long as no event has
+            # arrived (any event may add a relation or a number to them or theirs).
+            kin = self._cached(
+                (card.night, f"kin:{current.feed_generation}", pid),
+                lambda: feed.kin_of(conn, card.night, pid),
+            )
+            assert isinstance(kin, dict)
+            relation = kinship.closest(kin[n] for n in numbers if n in kin)
+            if relation is not None:
+                shown = dataclasses.replace(shown, kin={pid: kinship.mutual(relation)})
         return Found(card.night, shown, current.consents, night)
 
     def _served(self, conn: sa.Connection) -> int | None:
