@@ -17,6 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -60,6 +61,20 @@ _NIGHT_AND_CONSENTS = (
     .where(m.Publication.id == 1)
     .order_by(m.ConsentRow.id)
 )
+# The same statement in PostgreSQL's own syntax, run on the pooled connection's psycopg
+# connection as a prepared statement: one text for any number of numbers (an array, not an
+# expanded IN list). Through SQLAlchemy the one row cost about five times the client CPU
+# (roughly 450 µs against 90 µs), the largest part of a warm lookup's read.
+_CONSENT_COLUMNS = ", ".join(f"c.{c.name}" for c in m.ConsentRow.__table__.columns)
+_PG_NIGHT_AND_CONSENTS = (
+    f"SELECT p.night_id, s.generation AS feed_generation, "
+    f"(SELECT max(e.id) FROM {m.FeedEventIdent.__tablename__} e "
+    f"WHERE e.number = ANY(%(idents)s::varchar[])) AS last_event, {_CONSENT_COLUMNS} "
+    f"FROM {m.Publication.__tablename__} p "
+    f"LEFT JOIN {m.FeedState.__tablename__} s ON s.id = 1 "
+    f"LEFT JOIN {m.ConsentRow.__tablename__} c ON c.person_ident = ANY(%(idents)s::varchar[]) "
+    f"WHERE p.id = 1 ORDER BY c.id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +88,11 @@ class _Current:
 def _night_and_consents(conn: sa.Connection, numbers: Iterable[str]) -> _Current:
     """``numbers``: every number of the person, the night card's and those the feed adds (a
     raise or a consent under the fødselsnummer that replaced the card's D-nummer counts)."""
-    rows = conn.execute(_NIGHT_AND_CONSENTS, {"idents": sorted(numbers)}).all()
+    idents = sorted(numbers)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        rows = _pg_rows(conn, idents)
+    else:
+        rows = conn.execute(_NIGHT_AND_CONSENTS, {"idents": idents}).all()
     if not rows:
         return _Current(None, 0, "", [])
     first = rows[0]
@@ -83,6 +102,24 @@ def _night_and_consents(conn: sa.Connection, numbers: Iterable[str]) -> _Current
         str(first.last_event or 0),
         [record_of(r) for r in rows if r.id is not None],
     )
+
+
+def _pg_rows(conn: sa.Connection, idents: list[str]) -> list[Any]:
+    """``_PG_NIGHT_AND_CONSENTS`` on the driver, its errors raised as SQLAlchemy's (a lookup
+    answers 503 for them as for any store error); a broken connection leaves the pool."""
+    import psycopg  # the PostgreSQL driver; SQLite stores never get here
+    from psycopg.rows import namedtuple_row
+
+    driver = conn.connection.driver_connection
+    try:
+        with driver.cursor(row_factory=namedtuple_row) as cur:  # type: ignore[union-attr]
+            cur.execute(_PG_NIGHT_AND_CONSENTS, {"idents": idents}, prepare=True)
+            return cur.fetchall()
+    except psycopg.Error as exc:
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            conn.invalidate()
+            raise sa.exc.OperationalError("night and consents", None, exc) from exc
+        raise sa.exc.DatabaseError("night and consents", None, exc) from exc
 
 
 @dataclass(frozen=True, slots=True)
