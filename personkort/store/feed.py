@@ -231,14 +231,40 @@ def last_snapshot_persons(conn: sa.Connection) -> int | None:
     )
 
 
+# A lookup's reads, built once: a statement object keeps its compiled form (built anew at each
+# call, SQLAlchemy's expression building was most of a first-sight lookup's feed cost).
+_NIGHT = sa.bindparam("night", type_=sa.Integer)
+_VALUES = sa.bindparam("values", expanding=True)
+_SNAPSHOT_IN_FORCE = (
+    sa.select(m.FeedSnapshotRow.night_id, m.FeedSnapshotRow.as_of, m.FeedSnapshotRow.file)
+    .where(m.FeedSnapshotRow.night_id <= _NIGHT)
+    .order_by(m.FeedSnapshotRow.night_id.desc())
+    .limit(1)
+)
+_KEYS_OF_NUMBERS = sa.select(m.FeedIdentRow.number, m.FeedIdentRow.person_key).where(
+    m.FeedIdentRow.number.in_(_VALUES), visible(m.FeedIdentRow, _NIGHT)
+)
+_NUMBERS_OF_KEYS = sa.select(m.FeedIdentRow.number, m.FeedIdentRow.person_key).where(
+    m.FeedIdentRow.person_key.in_(_VALUES), visible(m.FeedIdentRow, _NIGHT)
+)
+_PERSONS = (
+    sa.select(m.FeedPersonRow)
+    .where(m.FeedPersonRow.person_key.in_(_VALUES), visible(m.FeedPersonRow, _NIGHT))
+    .order_by(m.FeedPersonRow.person_key)
+)
+_RELATIONS = {
+    column.key: sa.select(
+        m.FeedRelationRow.holder, m.FeedRelationRow.related, m.FeedRelationRow.role
+    ).where(column.in_(_VALUES), visible(m.FeedRelationRow, _NIGHT))
+    for column in (m.FeedRelationRow.holder, m.FeedRelationRow.related)
+}
+_EVENTS_NAMING = sa.select(m.FeedEventIdent.event_id).where(m.FeedEventIdent.number.in_(_VALUES))
+_EVENTS = sa.select(m.FeedEventRow).where(m.FeedEventRow.event_id.in_(_VALUES))
+
+
 def snapshot_in_force(conn: sa.Connection, night: int) -> tuple[int, dt.datetime, str] | None:
     """(night, as_of, file) of the newest snapshot a night up to ``night`` read."""
-    row = conn.execute(
-        sa.select(m.FeedSnapshotRow.night_id, m.FeedSnapshotRow.as_of, m.FeedSnapshotRow.file)
-        .where(m.FeedSnapshotRow.night_id <= night)
-        .order_by(m.FeedSnapshotRow.night_id.desc())
-        .limit(1)
-    ).first()
+    row = conn.execute(_SNAPSHOT_IN_FORCE, {"night": night}).first()
     if row is None:
         return None
     return row.night_id, _aware(row.as_of), row.file
@@ -255,24 +281,14 @@ def canonical(conn: sa.Connection, night: int, numbers: Iterable[str]) -> dict[s
     """Each number the snapshot holds → its person's key."""
     found: dict[str, str] = {}
     for chunk in _chunks(sorted(set(numbers))):
-        found.update(
-            conn.execute(
-                sa.select(m.FeedIdentRow.number, m.FeedIdentRow.person_key).where(
-                    m.FeedIdentRow.number.in_(chunk), visible(m.FeedIdentRow, night)
-                )
-            ).all()
-        )
+        found.update(conn.execute(_KEYS_OF_NUMBERS, {"values": chunk, "night": night}).all())
     return found
 
 
 def persons(conn: sa.Connection, night: int, keys: Iterable[str]) -> list[FeedPerson]:
     out: list[FeedPerson] = []
     for chunk in _chunks(sorted(set(keys))):
-        rows = conn.execute(
-            sa.select(m.FeedPersonRow)
-            .where(m.FeedPersonRow.person_key.in_(chunk), visible(m.FeedPersonRow, night))
-            .order_by(m.FeedPersonRow.person_key)
-        ).all()
+        rows = conn.execute(_PERSONS, {"values": chunk, "night": night}).all()
         out.extend(_person(r) for r in rows)
     return out
 
@@ -281,11 +297,7 @@ def numbers_of(conn: sa.Connection, night: int, keys: Iterable[str]) -> dict[str
     """Every number of each person key."""
     out: dict[str, set[str]] = {}
     for chunk in _chunks(sorted(set(keys))):
-        for number, key in conn.execute(
-            sa.select(m.FeedIdentRow.number, m.FeedIdentRow.person_key).where(
-                m.FeedIdentRow.person_key.in_(chunk), visible(m.FeedIdentRow, night)
-            )
-        ):
+        for number, key in conn.execute(_NUMBERS_OF_KEYS, {"values": chunk, "night": night}):
             out.setdefault(key, set()).add(number)
     return out
 
@@ -294,12 +306,11 @@ def relations_touching(
     conn: sa.Connection, night: int, keys: Iterable[str], numbers: Iterable[str]
 ) -> list[Relation]:
     """The relations held by these persons, or naming any of these numbers."""
-    t = m.FeedRelationRow
     out: set[Relation] = set()
-    for column, values in ((t.holder, keys), (t.related, numbers)):
+    for column, values in (("holder", keys), ("related", numbers)):
         for chunk in _chunks(sorted(set(values))):
             for holder, related, role in conn.execute(
-                sa.select(t.holder, t.related, t.role).where(column.in_(chunk), visible(t, night))
+                _RELATIONS[column], {"values": chunk, "night": night}
             ):
                 out.add(Relation(holder, related, Role(role)))
     return sorted(out, key=lambda r: (r.holder, r.related, r.role))
@@ -640,11 +651,7 @@ def events_naming(conn: sa.Connection, numbers: Iterable[str], steps: int = 4) -
         seen_numbers |= wanted
         ids: set[str] = set()
         for chunk in _chunks(fresh):
-            ids.update(
-                conn.scalars(
-                    sa.select(m.FeedEventIdent.event_id).where(m.FeedEventIdent.number.in_(chunk))
-                )
-            )
+            ids.update(conn.scalars(_EVENTS_NAMING, {"values": chunk}))
         new = _events(conn, ids - found.keys())
         found.update((e.event_id, e) for e in new)
         wanted = seen_numbers | {n for e in new for n in e.idents if e.relation is None}
@@ -657,9 +664,7 @@ def events_naming(conn: sa.Connection, numbers: Iterable[str], steps: int = 4) -
 def _events(conn: sa.Connection, ids: Iterable[str]) -> list[FeedEvent]:
     rows = []
     for chunk in _chunks(sorted(set(ids))):
-        rows.extend(
-            conn.execute(sa.select(m.FeedEventRow).where(m.FeedEventRow.event_id.in_(chunk))).all()
-        )
+        rows.extend(conn.execute(_EVENTS, {"values": chunk}).all())
     return [_event(r) for r in rows]
 
 

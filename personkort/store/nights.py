@@ -73,7 +73,7 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def visible(table: type[m.Base], night: int) -> sa.ColumnElement[bool]:
+def visible(table: type[m.Base], night: int | sa.BindParameter[int]) -> sa.ColumnElement[bool]:
     """Rows of a versioned table as night ``night`` saw them."""
     return sa.and_(
         table.valid_from <= night,  # type: ignore[attr-defined]
