@@ -438,19 +438,23 @@ def _kin(
     me = set(people)
     first_key = sorted(me)[0]
     mine = {n for ns in people.values() for n in ns} | set(day_numbers)
-    extra = [
-        Relation(e.idents[0], e.relation.related, e.relation.role)
-        for e in relation_events
-        if e.relation is not None and (as_of is None or e.created > as_of)
-    ]
+    extra = _day_relations(relation_events, as_of)
     first = relations_touching(conn, night, me, mine)
     near = {r.holder for r in (*first, *extra)} | {r.related for r in (*first, *extra)}
     canon = canonical(conn, night, near)
     near_keys = {canon.get(n, n) for n in near} - me
     near_numbers = near | set().union(*numbers_of(conn, night, near_keys).values())
     second = relations_touching(conn, night, near_keys, near_numbers - mine)
+    # The second step's relations from the day's events too: a child registered today to the
+    # caseworker's parent is the caseworker's sibling now, not after the night.
+    later = [
+        e
+        for e in in_force(events_naming(conn, near_numbers - mine))
+        if e.relation is not None and e.change is not Change.OPPHOERT
+    ]
+    second += _day_relations(later, as_of)
     rows = [*first, *second, *extra]
-    canon.update(canonical(conn, night, {r.related for r in second}))
+    canon.update(canonical(conn, night, {n for r in second for n in (r.holder, r.related)}))
     canon.update({n: key for key, ns in people.items() for n in ns})
     held = {n for ns in people.values() for n in ns}
     canon.update({n: first_key for n in set(day_numbers) - held})
@@ -476,6 +480,15 @@ def _kin(
         for key, relation in relatives.items()
         for number in numbers.get(key, {key})
     }
+
+
+def _day_relations(events: Sequence[FeedEvent], as_of: dt.datetime | None) -> list[Relation]:
+    """The relations the day's events add (those after the snapshot in force)."""
+    return [
+        Relation(e.idents[0], e.relation.related, e.relation.role)
+        for e in events
+        if e.relation is not None and (as_of is None or e.created > as_of)
+    ]
 
 
 def card_via_feed(conn: sa.Connection, night: int, ident: str) -> str | None:

@@ -546,6 +546,46 @@ def test_a_relation_event_held_by_the_caseworker_refuses_them(
     assert response.status_code == 403 and response.json()["code"] == "egen_familie"
 
 
+def test_a_sibling_made_today_through_the_caseworkers_parent_is_refused(
+    served: tuple[Client, sa.Engine],
+) -> None:
+    """The relatives gate asks the caseworker's side (``kin_of``): an event held by a third
+    person naming the caseworker's parent as theirs makes that person a sibling at once."""
+    client, _ = served
+    caseworker = CHILD_OF_PARENT  # PARENT_PID is their parent in the snapshot
+    assert client.lookup(WENCHE, pid=caseworker).status_code == 200
+    parent = event(
+        "rel-sibling",
+        [WENCHE],
+        "FORELDERBARNRELASJON_V1",
+        forelderBarnRelasjon={"relatertPersonsIdent": PARENT_PID, "relatertPersonsRolle": "MOR"},
+    )
+    assert client.send_events([parent]).json()["stored"] == 1
+    response = client.lookup(WENCHE, pid=caseworker)
+    assert response.status_code == 403 and response.json()["code"] == "egen_familie"
+    assert client.lookup(WENCHE, pid=JOHN).status_code == 200  # nobody else is refused
+
+
+def test_a_parent_registered_today_on_the_caseworkers_record_makes_a_sibling(
+    served: tuple[Client, sa.Engine],
+) -> None:
+    """Walked from the card (before the fifth session), this sibling was missed until the
+    night: the card's person's parent is in the snapshot, but the caseworker's tie to that
+    parent is only in today's event on the caseworker's own record."""
+    client, _ = served
+    caseworker = WENCHE
+    assert client.lookup(CHILD_OF_PARENT, pid=caseworker).status_code == 200
+    mother = event(
+        "rel-mother",
+        [caseworker],
+        "FORELDERBARNRELASJON_V1",
+        forelderBarnRelasjon={"relatertPersonsIdent": PARENT_PID, "relatertPersonsRolle": "MOR"},
+    )
+    assert client.send_events([mother]).json()["stored"] == 1
+    response = client.lookup(CHILD_OF_PARENT, pid=caseworker)
+    assert response.status_code == 403 and response.json()["code"] == "egen_familie"
+
+
 def test_the_relatives_gate_with_odd_pids(served: tuple[Client, sa.Engine]) -> None:
     client, _ = served
     for pid in (
