@@ -592,10 +592,11 @@ def store_events(
         )
         stored.append(e)
     if stored:
-        values: dict[str, Any] = {"generation": m.FeedState.generation + 1}
-        if any(e.relation is not None for e in stored):
-            values["relations_generation"] = m.FeedState.relations_generation + 1
-        conn.execute(sa.update(m.FeedState).where(m.FeedState.id == 1).values(**values))
+        conn.execute(
+            sa.update(m.FeedState)
+            .where(m.FeedState.id == 1)
+            .values(generation=m.FeedState.generation + 1)
+        )
     return stored
 
 

@@ -380,7 +380,9 @@ class FeedState(Base):
     __tablename__ = "feed_state"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
     generation: Mapped[int] = mapped_column(BigInteger)
-    relations_generation: Mapped[int] = mapped_column(BigInteger)  # moved by relation events
+    # Moved by relation events until the relatives gate asked the caseworker's side (keyed by
+    # ``generation``); no longer written or read, kept so older stores need no migration.
+    relations_generation: Mapped[int] = mapped_column(BigInteger)
     inbox_read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     inbox_error: Mapped[str | None] = mapped_column(Text)
 
