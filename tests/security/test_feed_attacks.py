@@ -529,21 +529,29 @@ def test_a_raised_card_is_refused_by_card_id_and_the_page(
 # -- the relatives gate ---------------------------------------------------------------------
 
 
+def _refused_once_related(
+    client: Client, card: str, caseworker: str, holder: str, related: str, role: str, tag: str
+) -> None:
+    """``caseworker`` opens ``card``; one of today's events on ``holder``'s record (``related``
+    is their ``role``) makes them family; the same lookup is then refused."""
+    assert client.lookup(card, pid=caseworker).status_code == 200
+    relation = event(
+        f"rel-{tag}",
+        [holder],
+        "FORELDERBARNRELASJON_V1",
+        forelderBarnRelasjon={"relatertPersonsIdent": related, "relatertPersonsRolle": role},
+    )
+    assert client.send_events([relation]).json()["stored"] == 1
+    response = client.lookup(card, pid=caseworker)
+    assert response.status_code == 403 and response.json()["code"] == "egen_familie"
+
+
 def test_a_relation_event_held_by_the_caseworker_refuses_them(
     served: tuple[Client, sa.Engine],
 ) -> None:
     client, _ = served
-    caseworker = WENCHE  # not related to John in the snapshot
-    assert client.lookup(JOHN, pid=caseworker).status_code == 200
-    child = event(
-        "rel-rev",
-        [caseworker],
-        "FORELDERBARNRELASJON_V1",
-        forelderBarnRelasjon={"relatertPersonsIdent": JOHN, "relatertPersonsRolle": "BARN"},
-    )
-    assert client.send_events([child]).json()["stored"] == 1
-    response = client.lookup(JOHN, pid=caseworker)
-    assert response.status_code == 403 and response.json()["code"] == "egen_familie"
+    # Wenche is not related to John in the snapshot; today her record names him as her child.
+    _refused_once_related(client, JOHN, WENCHE, WENCHE, JOHN, "BARN", "rev")
 
 
 def test_a_sibling_made_today_through_the_caseworkers_parent_is_refused(
@@ -552,17 +560,8 @@ def test_a_sibling_made_today_through_the_caseworkers_parent_is_refused(
     """The relatives gate asks the caseworker's side (``kin_of``): an event held by a third
     person naming the caseworker's parent as theirs makes that person a sibling at once."""
     client, _ = served
-    caseworker = CHILD_OF_PARENT  # PARENT_PID is their parent in the snapshot
-    assert client.lookup(WENCHE, pid=caseworker).status_code == 200
-    parent = event(
-        "rel-sibling",
-        [WENCHE],
-        "FORELDERBARNRELASJON_V1",
-        forelderBarnRelasjon={"relatertPersonsIdent": PARENT_PID, "relatertPersonsRolle": "MOR"},
-    )
-    assert client.send_events([parent]).json()["stored"] == 1
-    response = client.lookup(WENCHE, pid=caseworker)
-    assert response.status_code == 403 and response.json()["code"] == "egen_familie"
+    # PARENT_PID is CHILD_OF_PARENT's parent in the snapshot; today Wenche's record names them.
+    _refused_once_related(client, WENCHE, CHILD_OF_PARENT, WENCHE, PARENT_PID, "MOR", "sibling")
     assert client.lookup(WENCHE, pid=JOHN).status_code == 200  # nobody else is refused
 
 
@@ -573,17 +572,7 @@ def test_a_parent_registered_today_on_the_caseworkers_record_makes_a_sibling(
     night: the card's person's parent is in the snapshot, but the caseworker's tie to that
     parent is only in today's event on the caseworker's own record."""
     client, _ = served
-    caseworker = WENCHE
-    assert client.lookup(CHILD_OF_PARENT, pid=caseworker).status_code == 200
-    mother = event(
-        "rel-mother",
-        [caseworker],
-        "FORELDERBARNRELASJON_V1",
-        forelderBarnRelasjon={"relatertPersonsIdent": PARENT_PID, "relatertPersonsRolle": "MOR"},
-    )
-    assert client.send_events([mother]).json()["stored"] == 1
-    response = client.lookup(CHILD_OF_PARENT, pid=caseworker)
-    assert response.status_code == 403 and response.json()["code"] == "egen_familie"
+    _refused_once_related(client, CHILD_OF_PARENT, WENCHE, WENCHE, PARENT_PID, "MOR", "mother")
 
 
 def test_the_relatives_gate_with_odd_pids(served: tuple[Client, sa.Engine]) -> None:
