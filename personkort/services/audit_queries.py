@@ -128,6 +128,10 @@ class AuditQueryService:
     def events(self, worker: Caseworker, search: EventFilter) -> list[dict[str, Any]]:
         self._role(worker)
         ident = normalise(search.ident) if search.ident else None
+        if ident is not None and not ELEVEN_DIGITS.fullmatch(ident):
+            # Nothing else is a number the log can hold; such a text (a lone control
+            # character, say) could not even be recorded as the search's own event (503).
+            raise Invalid("ugyldig_ident", "An identity number is 11 digits.")
         trace = uuid.uuid4().hex
         asked = {k: v for k, v in vars_of(search).items() if v is not None and k != "ident"}
         events.record(

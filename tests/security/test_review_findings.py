@@ -40,7 +40,7 @@ class OneCard:
     def __init__(self, card: Card) -> None:
         self.card = card
 
-    def by_ident(self, ident: str) -> Found:
+    def by_ident(self, ident: str, pid: str | None = None) -> Found:
         return Found(1, self.card if ident in self.card.all_idents else None)
 
 
