@@ -382,11 +382,7 @@ def kin_of(conn: sa.Connection, night: int, number: str) -> dict[str, str]:
     snapshot = snapshot_in_force(conn, night)
     as_of = snapshot[1] if snapshot else None
     keys = set(canonical(conn, night, {number}).values())
-    people = numbers_of(conn, night, keys) if keys else {}
-    for key in keys:
-        people.setdefault(key, set()).add(key)
-    if not people:
-        people = {number: {number}}
+    people = _numbers_with_keys(conn, night, keys) or {number: {number}}
     mine = {n for ns in people.values() for n in ns} | {number}
     active = in_force(events_naming(conn, mine))
     named_in = {
@@ -412,16 +408,11 @@ def kin_of(conn: sa.Connection, night: int, number: str) -> dict[str, str]:
                 if keys or len(registered) > 1:
                     continue
                 keys = registered  # the number is that person's new one: they are the person
-                people = numbers_of(conn, night, keys)
-                for key in keys:
-                    people.setdefault(key, set()).add(key)
+                people = _numbers_with_keys(conn, night, keys)
                 mine |= {n for ns in people.values() for n in ns}
             mine |= named
             grown = True
-    relation_events = [
-        e for e in active if e.relation is not None and e.change is not Change.OPPHOERT
-    ]
-    return _kin(conn, night, people, mine, relation_events, as_of)
+    return _kin(conn, night, people, mine, active, as_of)
 
 
 def _kin(
@@ -429,16 +420,17 @@ def _kin(
     night: int,
     people: dict[str, set[str]],
     day_numbers: Iterable[str],
-    relation_events: Sequence[FeedEvent],
+    day_events: Sequence[FeedEvent],
     as_of: dt.datetime | None,
 ) -> dict[str, str]:
     """The relatives of ``people`` (key → the numbers the snapshot holds for them), each by
-    every number they have (the snapshot's and the day's). The day's relation events count
-    whichever end holds them."""
+    every number they have (the snapshot's and the day's). The day's relation events (among
+    ``day_events``, those in force) count whichever end holds them."""
     me = set(people)
     first_key = sorted(me)[0]
-    mine = {n for ns in people.values() for n in ns} | set(day_numbers)
-    extra = _day_relations(relation_events, as_of)
+    held = {n for ns in people.values() for n in ns}
+    mine = held | set(day_numbers)
+    extra = _day_relations(day_events, as_of)
     first = relations_touching(conn, night, me, mine)
     near = {r.holder for r in (*first, *extra)} | {r.related for r in (*first, *extra)}
     canon = canonical(conn, night, near)
@@ -447,16 +439,10 @@ def _kin(
     second = relations_touching(conn, night, near_keys, near_numbers - mine)
     # The second step's relations from the day's events too: a child registered today to the
     # caseworker's parent is the caseworker's sibling now, not after the night.
-    later = [
-        e
-        for e in in_force(events_naming(conn, near_numbers - mine))
-        if e.relation is not None and e.change is not Change.OPPHOERT
-    ]
-    second += _day_relations(later, as_of)
+    second += _day_relations(in_force(events_naming(conn, near_numbers - mine)), as_of)
     rows = [*first, *second, *extra]
     canon.update(canonical(conn, night, {n for r in second for n in (r.holder, r.related)}))
     canon.update({n: key for key, ns in people.items() for n in ns})
-    held = {n for ns in people.values() for n in ns}
     canon.update({n: first_key for n in set(day_numbers) - held})
     kinship = Kinship(rows, canon)
     relatives: dict[str, str] = {}
@@ -464,9 +450,7 @@ def _kin(
         for relative, relation in kinship.relatives(key).items():
             if relative not in me:
                 relatives.setdefault(relative, relation)
-    numbers = numbers_of(conn, night, relatives)
-    for key in relatives:
-        numbers.setdefault(key, set()).add(key)
+    numbers = _numbers_with_keys(conn, night, relatives)
     # A relative's numbers the day's events added (a new fødselsnummer) are theirs too.
     for event in events_naming(conn, {n for ns in numbers.values() for n in ns}):
         if event.kind is EventKind.FOLKEREGISTERIDENTIFIKATOR:
@@ -483,12 +467,25 @@ def _kin(
 
 
 def _day_relations(events: Sequence[FeedEvent], as_of: dt.datetime | None) -> list[Relation]:
-    """The relations the day's events add (those after the snapshot in force)."""
+    """The relations the day's events add: those after the snapshot in force, and none that
+    ends one (lowering waits for the night)."""
     return [
         Relation(e.idents[0], e.relation.related, e.relation.role)
         for e in events
-        if e.relation is not None and (as_of is None or e.created > as_of)
+        if e.relation is not None
+        and e.change is not Change.OPPHOERT
+        and (as_of is None or e.created > as_of)
     ]
+
+
+def _numbers_with_keys(conn: sa.Connection, night: int, keys: Iterable[str]) -> dict[str, set[str]]:
+    """``numbers_of`` with each key among its own person's numbers (a key is the number in
+    use)."""
+    keys = set(keys)
+    numbers = numbers_of(conn, night, keys)
+    for key in keys:
+        numbers.setdefault(key, set()).add(key)
+    return numbers
 
 
 def card_via_feed(conn: sa.Connection, night: int, ident: str) -> str | None:
