@@ -63,8 +63,8 @@ _NIGHT_AND_CONSENTS = (
 )
 # The same statement in PostgreSQL's own syntax, run on the pooled connection's psycopg
 # connection as a prepared statement: one text for any number of numbers (an array, not an
-# expanded IN list). Through SQLAlchemy the one row cost about five times the client CPU
-# (roughly 450 µs against 90 µs), the largest part of a warm lookup's read.
+# expanded IN list). Through SQLAlchemy, its execution machinery was most of the one row's
+# client CPU, the largest part of a warm lookup's read.
 _CONSENT_COLUMNS = ", ".join(f"c.{c.name}" for c in m.ConsentRow.__table__.columns)
 _PG_NIGHT_AND_CONSENTS = (
     f"SELECT p.night_id, s.generation AS feed_generation, "
