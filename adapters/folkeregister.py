@@ -5,7 +5,8 @@ of the same shape or as the API's JSON array. Both pass the same boundary as the
 line or event that cannot be read is quarantined with its location and a reason that never
 quotes a number, everything else becomes the typed records of ``personkort.feed.records``, and
 read = accepted + quarantined, always. Python checks what JSON needs (types, presence, dates,
-control digits); pandera checks the codes and shapes over the whole source at once.
+control digits); pandera checks the codes and shapes over the whole source at once (the
+snapshot in chunks of lines, in file order).
 
 The snapshot refuses itself whole (``RefusedSource``) only when it cannot be read as text: a
 file that cannot be opened, or bytes that are not UTF-8, which says the transfer is broken and
@@ -105,84 +106,117 @@ def line_digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
+# Snapshot lines parsed, validated and turned into persons at a time. Whole, a million-person
+# snapshot's parsed lines, their JSON and their schema frames were the night's peak (several
+# GiB); a chunk's are reused by the next, and the result is the same (lines keep file order).
+CHUNK_LINES = 20_000
+
+
 def read_snapshot(path: Path, known: Container[str] = frozenset()) -> Extract:
     """Read one night's snapshot; raise RefusedSource if it cannot be read as text at all.
     A line whose digest is in ``known`` (the persons the store holds, unchanged since) is
     counted as read and accepted and not parsed: a night costs what changed."""
     file_date = _file_date(path)
+    b = Boundary(FR, path.name)
+    snapshot = _Snapshot(b)
+    unchanged: list[str] = []
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            chunk: list[_Line] = []
+            for n, raw_bytes in enumerate(f, start=1):
+                raw_bytes = raw_bytes.removesuffix(b"\n").rstrip(b"\r")
+                if not raw_bytes.strip():
+                    continue
+                if known:
+                    digest = line_digest(raw_bytes)
+                    if digest in known:
+                        unchanged.append(digest)
+                        continue
+                if (line := _parsed_line(b, n, raw_bytes)) is not None:
+                    chunk.append(line)
+                if len(chunk) >= CHUNK_LINES:
+                    snapshot.add(chunk)
+                    chunk = []
+            snapshot.add(chunk)
     except OSError as exc:
         raise RefusedSource(FR, path.name, f"cannot be read: {exc.strerror or exc}") from None
-    b = Boundary(FR, path.name)
-    lines: list[_Line] = []
-    identifiers: list[dict[str, Any]] = []
-    family: list[dict[str, Any]] = []
-    sivilstand: list[dict[str, Any]] = []
-    unchanged: list[str] = []
-    for n, raw_bytes in enumerate(data.split(b"\n"), start=1):
-        raw_bytes = raw_bytes.rstrip(b"\r")
-        if not raw_bytes.strip():
-            continue
-        if known:
-            digest = line_digest(raw_bytes)
-            if digest in known:
-                unchanged.append(digest)
-                continue
-        loc = f"folkeregister:line:{n}"
-        try:
-            text = raw_bytes.decode("utf-8")
-        except UnicodeDecodeError:
-            raise RefusedSource(FR, path.name, f"not UTF-8 text (line {n})") from None
-        obj = _decoded(b, loc, raw_bytes, text)
-        if obj is _UNREADABLE:
-            continue
-        try:
-            line = _line(obj, n, raw_bytes)
-        except BadValue as exc:
-            b.reject(loc, str(exc), text)
-            continue
-        index = len(lines)
-        for items, found in (
-            (identifiers, line.identifiers),
-            (family, line.family),
-            (sivilstand, line.sivilstand),
-        ):
-            for item in found:
-                item["line"] = index
-            items += found
-        lines.append(line)
-
-    failures = schema_failures(schemas.FeedPersonLine, [line.row for line in lines])
-    for schema, items, what in (
-        (schemas.FeedIdentifier, identifiers, "folkeregisteridentifikator"),
-        (schemas.FeedFamily, family, "forelderBarnRelasjon"),
-        (schemas.FeedSivilstand, sivilstand, "sivilstand"),
-    ):
-        for i, reason in schema_failures(schema, items).items():
-            _add(failures, items[i]["line"], f"{what}: {reason}")
-    _claim_numbers(lines, failures)
-
-    persons: list[FeedPerson] = []
-    digests: dict[str, str] = {}
-    newest: dt.datetime | None = None
-    for i, line in enumerate(lines):
-        loc = f"folkeregister:line:{line.n}"
-        b.count.read += 1
-        if i in failures:
-            b.reject_counted(loc, failures[i], line.raw.decode("utf-8"))
-            continue
-        b.count.accepted += 1
-        person = _person(line, loc)
-        persons.append(person)
-        digests[line.key] = line_digest(line.raw)
-        if person.changed_at is not None and (newest is None or person.changed_at > newest):
-            newest = person.changed_at
+    finally:
+        _number_problem.cache_clear()  # a million numbers: not kept past the read
+    newest = snapshot.newest
     as_of = file_date if newest is None or newest < file_date else newest
-    out = Extract(feed=FeedSnapshot(path.name, as_of, persons, digests, unchanged))
+    out = Extract(
+        feed=FeedSnapshot(path.name, as_of, snapshot.persons, snapshot.digests, unchanged)
+    )
     b.count.read += len(unchanged)
     b.count.accepted += len(unchanged)
     return b.finish(out)
+
+
+def _parsed_line(b: Boundary, n: int, raw_bytes: bytes) -> _Line | None:
+    """One snapshot line's values, or None with the line quarantined."""
+    loc = f"folkeregister:line:{n}"
+    try:
+        text = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RefusedSource(FR, b.count.source, f"not UTF-8 text (line {n})") from None
+    obj = _decoded(b, loc, raw_bytes, text)
+    if obj is _UNREADABLE:
+        return None
+    try:
+        return _line(obj, n, raw_bytes)
+    except BadValue as exc:
+        b.reject(loc, str(exc), text)
+        return None
+
+
+class _Snapshot:
+    """The snapshot's persons as its chunks of parsed lines pass the schemas and the
+    duplicate check, in file order."""
+
+    def __init__(self, b: Boundary) -> None:
+        self.b = b
+        self.persons: list[FeedPerson] = []
+        self.digests: dict[str, str] = {}
+        self.newest: dt.datetime | None = None
+        self.claimed: dict[str, int] = {}  # number -> the line that claimed it
+
+    def add(self, lines: list[_Line]) -> None:
+        identifiers: list[dict[str, Any]] = []
+        family: list[dict[str, Any]] = []
+        sivilstand: list[dict[str, Any]] = []
+        for index, line in enumerate(lines):
+            for items, found in (
+                (identifiers, line.identifiers),
+                (family, line.family),
+                (sivilstand, line.sivilstand),
+            ):
+                for item in found:
+                    item["line"] = index
+                items += found
+        failures = schema_failures(schemas.FeedPersonLine, [line.row for line in lines])
+        for schema, items, what in (
+            (schemas.FeedIdentifier, identifiers, "folkeregisteridentifikator"),
+            (schemas.FeedFamily, family, "forelderBarnRelasjon"),
+            (schemas.FeedSivilstand, sivilstand, "sivilstand"),
+        ):
+            for i, reason in schema_failures(schema, items).items():
+                _add(failures, items[i]["line"], f"{what}: {reason}")
+        _claim_numbers(lines, failures, self.claimed)
+        b = self.b
+        for i, line in enumerate(lines):
+            loc = f"folkeregister:line:{line.n}"
+            b.count.read += 1
+            if i in failures:
+                b.reject_counted(loc, failures[i], line.raw.decode("utf-8"))
+                continue
+            b.count.accepted += 1
+            person = _person(line, loc)
+            self.persons.append(person)
+            self.digests[line.key] = line_digest(line.raw)
+            if person.changed_at is not None and (
+                self.newest is None or person.changed_at > self.newest
+            ):
+                self.newest = person.changed_at
 
 
 def _file_date(path: Path) -> dt.datetime:
@@ -199,10 +233,10 @@ def _file_date(path: Path) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=OSLO)
 
 
-def _claim_numbers(lines: list[_Line], failures: dict[int, str]) -> None:
+def _claim_numbers(lines: list[_Line], failures: dict[int, str], claimed: dict[str, int]) -> None:
     """The first line that reads claims its numbers; a later one naming any of them is a
-    duplicate and quarantined whole (two persons with one number cannot both be the feed's)."""
-    claimed: dict[str, int] = {}
+    duplicate and quarantined whole (two persons with one number cannot both be the feed's).
+    ``claimed``: the numbers earlier lines claimed, and the lines that did."""
     for i, line in enumerate(lines):
         if i in failures:
             continue

@@ -332,6 +332,48 @@ def test_a_second_line_with_a_claimed_number_is_a_duplicate(tmp_path: Path) -> N
     assert "line 1" in dup.reason and DNR not in dup.reason
 
 
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_a_snapshot_read_in_chunks_reads_as_one_whole(
+    chunk: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snapshot is parsed and validated a chunk of lines at a time (memory); a duplicate
+    whose first line was in an earlier chunk, and a schema failure, are found all the same."""
+    first = _dumps(person_line())
+    other = _dumps(
+        person_line(
+            folkeregisteridentifikator=[
+                {"identifikasjonsnummer": OTHER, "type": "FNR", "status": "I_BRUK"}
+            ],
+            forelderBarnRelasjon=[],
+            sivilstand=[],
+        )
+    )
+    bad_code = other.replace(OTHER, THIRD).replace('"UGRADERT"', '"HEMMELIG"')
+    only_the_dnr = _dumps(
+        person_line(
+            folkeregisteridentifikator=[
+                {"identifikasjonsnummer": DNR, "type": "DNR", "status": "I_BRUK"}
+            ]
+        )
+    )
+    path = _snapshot(tmp_path, [first, other, "{broken", bad_code, only_the_dnr])
+    whole = read_snapshot(path)
+    monkeypatch.setattr("adapters.folkeregister.CHUNK_LINES", chunk)
+    chunked = read_snapshot(path)
+    check_conserved(chunked, 5)
+    assert chunked.feed is not None and whole.feed is not None
+    assert chunked.feed.persons == whole.feed.persons and chunked.feed.digests == whole.feed.digests
+    assert [p.key for p in chunked.feed.persons] == [GOOD, OTHER]
+    assert sorted(chunked.quarantine, key=repr) == sorted(whole.quarantine, key=repr)
+    reasons = {q.location: q.reason for q in chunked.quarantine}
+    assert set(reasons) == {f"folkeregister:line:{n}" for n in (3, 4, 5)}
+    assert (
+        "duplicate" in reasons["folkeregister:line:5"]
+        and "line 1" in reasons["folkeregister:line:5"]
+    )
+    assert "adressebeskyttelse" in reasons["folkeregister:line:4"]
+
+
 def test_a_relation_to_someone_the_snapshot_lacks_is_kept(tmp_path: Path) -> None:
     extract = read_snapshot(_snapshot(tmp_path, [_dumps(person_line())]))
     assert extract.feed is not None
