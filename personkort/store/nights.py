@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from functools import cache
+from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,6 +54,7 @@ CHUNK = 5_000
 SQLITE_CHUNK = 1_000
 BREATHE = 0.1  # seconds: the longest a SQLite night holds the write lock at a time
 SQLITE_GAP = 0.003  # seconds the night leaves the lock free after each step, for a lookup
+RECORDS_AT_A_TIME = 20_000  # records whose rows are built and written together
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,9 +231,11 @@ def write_night(
         changed, new, removed = delta.changed, delta.new, delta.removed
         for table in PER_RECORD:
             _close(conn, table, table.record_key, [*changed, *removed], night)
-        rows = _rows(groups, [*changed, *new], hashes, night, keys)
-        for table, table_rows in rows.items():
-            _insert(conn, table, table_rows)
+        # in chunks of records: a full night's rows, built whole, were the write's largest
+        # allocation (every record's row and each of its benefits' and services')
+        for part in _chunks([*changed, *new], RECORDS_AT_A_TIME):
+            for table, table_rows in _rows(groups, part, hashes, night, keys).items():
+                _insert(conn, table, table_rows)
         _write_match_keys(conn, night, result, incremental, removed)
 
         previous_links = incremental.links if incremental else current_links(conn)
@@ -260,7 +264,7 @@ def write_night(
         _insert(
             conn,
             m.CardLink,
-            [{"record_key": r, "card_id": links[r], "valid_from": night} for r in moved],
+            ({"record_key": r, "card_id": links[r], "valid_from": night} for r in moved),
         )
 
         reviewed = _reviewed(result)  # once: per cluster it cost 40 s at a million persons
@@ -283,7 +287,7 @@ def write_night(
         _insert(
             conn,
             m.Card,
-            [
+            (
                 {
                     "card_id": c,
                     "protection": a[0],
@@ -294,7 +298,7 @@ def write_night(
                 }
                 for c, a in cards.items()
                 if earlier.get(c) != a
-            ],
+            ),
         )
         _insert_night_rows(conn, night, extract, result, changes, keys)
         conn.commit()
@@ -361,11 +365,11 @@ def _write_match_keys(
     _insert(
         conn,
         m.MatchKey,
-        [
+        (  # a generator: a full night's keys are four rows per record
             {"record_key": r, "key": k, "floating": r in result.floating, "valid_from": night}
             for r in stale
             for k in result.keys[r]
-        ],
+        ),
     )
 
 
@@ -523,9 +527,11 @@ def _rows(
     return rows
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size``; a generator's rows are made a chunk at a time."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def _breathe(conn: sa.Connection, *, force: bool = False) -> None:
@@ -576,10 +582,10 @@ def _close_all(conn: sa.Connection, table: type[m.Base], night: int) -> None:
     _breathe(conn, force=True)
 
 
-def _insert(conn: sa.Connection, table: type[m.Base], rows: Sequence[dict[str, Any]]) -> None:
+def _insert(conn: sa.Connection, table: type[m.Base], rows: Iterable[dict[str, Any]]) -> None:
     # on SQLite a chunk's insert is part of a hold: smaller ones keep each hold near BREATHE
     size = SQLITE_CHUNK if conn.dialect.name == "sqlite" else CHUNK
     for chunk in _chunks(rows, size):
-        conn.execute(sa.insert(table), list(chunk))
+        conn.execute(sa.insert(table), chunk)
         _breathe(conn)
     _breathe(conn, force=True)  # what the caller computes next must not hold the lock
