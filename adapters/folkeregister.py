@@ -23,6 +23,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from sys import intern
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -325,9 +326,9 @@ def _person(line: _Line, loc: str) -> FeedPerson:
             FeedIdent(i["identifikasjonsnummer"], i["type"], i["status"] == "I_BRUK")
             for i in line.identifiers
         ),
-        given_names=row["fornavn"],
-        middle_name=row["mellomnavn"],
-        surname=row["etternavn"],
+        given_names=intern(row["fornavn"]),  # names repeat: one copy each
+        middle_name=row["mellomnavn"] and intern(row["mellomnavn"]),
+        surname=intern(row["etternavn"]),
         birth_date=row["foedselsdato"],
         gradering=_GRADERINGER[row["adressebeskyttelse"]],
         death_date=row["doedsdato"],
@@ -605,7 +606,7 @@ def _code(obj: dict[str, Any], key: str, part: str = "") -> str:
         and value.isascii()
         and value.isidentifier()  # letters, digits and _ : the codes' alphabet, no NUL
     ):
-        return value  # type: ignore[return-value]
+        return intern(value)  # type: ignore[arg-type]  # a million lines, a few codes
     value = _text(obj, key, part, required=True)
     assert value is not None
     if len(value) > _CODE_LENGTH:
@@ -620,7 +621,7 @@ def _number(value: object, what: str, k: int = 0) -> str:
     """A valid identity number, as the feed writes it: 11 digits with right control digits."""
     problem = _number_problem(value) if value.__class__ is str else None
     if problem is None and value.__class__ is str:
-        return value  # type: ignore[return-value]
+        return intern(value)  # type: ignore[arg-type]  # a person's and relatives' lines share it
     where = f"{what} {k}" if k else what
     if problem is None:
         problem = "the number is missing" if value is None else "the number is not text"
@@ -633,9 +634,10 @@ def _number_problem(value: str) -> str | None:
     a few times (its person, its relatives' relations), so each is checked once."""
     if len(value) != 11 or not value.isdigit() or not value.isascii():
         return "the number is not 11 digits"
-    parsed = idents.try_parse(value)
-    if isinstance(parsed, idents.IdentError):
-        return f"invalid number ({parsed.problem.value})"
+    try:
+        idents.parse(value)  # not the process-wide cache: the feed's numbers are read once
+    except idents.IdentError as exc:
+        return f"invalid number ({exc.problem.value})"
     return None
 
 
