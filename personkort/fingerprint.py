@@ -11,6 +11,7 @@ its source lines may fingerprint the lines instead (``raw_fingerprint``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +29,15 @@ from personkort.records import (
 
 @dataclass(slots=True)
 class RecordGroup:
-    """A source record and everything its register said about it tonight."""
+    """A source record and everything its register said about it tonight. A part it has
+    none of is the shared empty tuple: most records have no history, measures or services,
+    and a million records' empty lists were 0.2 GiB."""
 
     person: PersonRecord
-    history: list[IdentHistory]
-    benefits: list[StateBenefit]
-    measures: list[Measure]
-    services: list[MunicipalService]
+    history: Sequence[IdentHistory] = ()
+    benefits: Sequence[StateBenefit] = ()
+    measures: Sequence[Measure] = ()
+    services: Sequence[MunicipalService] = ()
 
 
 def group_records(extract: Extract, only: set[str] | None = None) -> dict[str, RecordGroup]:
@@ -42,7 +45,7 @@ def group_records(extract: Extract, only: set[str] | None = None) -> dict[str, R
     records); ValueError for an item whose person record is not in the extract."""
     persons = {record_key(p.register, p.source_key): p for p in extract.persons}
     wanted = persons.keys() if only is None else only & persons.keys()
-    groups = {key: RecordGroup(persons[key], [], [], [], []) for key in wanted}
+    groups = {key: RecordGroup(persons[key]) for key in wanted}
 
     def owner(register: object, source_key: str, what: str) -> RecordGroup | None:
         key = record_key(register, source_key)  # type: ignore[arg-type]
@@ -58,8 +61,12 @@ def group_records(extract: Extract, only: set[str] | None = None) -> dict[str, R
     ):
         for item in items:
             group = owner(item.register, item.source_key, what)
-            if group is not None:
-                getattr(group, part).append(item)
+            if group is None:
+                continue
+            if held := getattr(group, part):
+                held.append(item)  # type: ignore[attr-defined]  # a list once it holds one
+            else:
+                setattr(group, part, [item])
     return groups
 
 
@@ -82,7 +89,7 @@ def content_fingerprint(group: RecordGroup) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
-def _sorted_reprs(records: list[Any]) -> list[str]:
+def _sorted_reprs(records: Sequence[Any]) -> list[str]:
     return sorted(map(repr, map(_content, records))) if records else []
 
 
