@@ -270,3 +270,28 @@ def test_an_incremental_night_writes_what_a_full_night_writes(
     assert events(incremental) == events(full)
     assert events(full)  # the night merged, split or retired cards: the ids were put to work
     assert {**a.report, "counts": None} == {**b.report, "counts": None}
+
+
+def test_a_night_written_in_small_chunks_stores_what_one_written_whole_stores(
+    sample: Path, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The night's rows are made and written a chunk of records at a time (memory); chunks of
+    three records and of seven rows must leave the store as one chunk of everything does."""
+    whole = open_engine(f"sqlite:///{tmp_path / 'whole.sqlite'}")
+    chunked = open_engine(store_url)
+    monkeypatch.setattr("personkort.store.nights.RECORDS_AT_A_TIME", 1_000_000)
+    monkeypatch.setattr("personkort.store.nights.CHUNK", 1_000_000)
+    monkeypatch.setattr("personkort.store.nights.SQLITE_CHUNK", 1_000_000)
+    for name in ("night1", "night2"):
+        assert _night(whole, sample / name).status == "published"
+    monkeypatch.setattr("personkort.store.nights.RECORDS_AT_A_TIME", 3)
+    monkeypatch.setattr("personkort.store.nights.CHUNK", 7)
+    monkeypatch.setattr("personkort.store.nights.SQLITE_CHUNK", 7)
+    for name in ("night1", "night2"):
+        assert _night(chunked, sample / name).status == "published"
+    counts = _row_counts(whole)
+    assert counts["source_record"] > 3 and counts["match_key"] > 7
+    assert _row_counts(chunked) == counts
+    assert sorted(queries.links(chunked)) == sorted(queries.links(whole))
+    assert _cards_by_records(chunked) == _cards_by_records(whole)
+    assert _current_match_keys(chunked) == _current_match_keys(whole)
