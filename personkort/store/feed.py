@@ -152,7 +152,7 @@ def write_snapshot(
     _close(conn, m.FeedPersonRow, m.FeedPersonRow.person_key, stale, night)
     _close(conn, m.FeedIdentRow, m.FeedIdentRow.person_key, stale, night)
     _close(conn, m.FeedRelationRow, m.FeedRelationRow.holder, stale, night)
-    # rows made as they are written (generators): a full snapshot's, whole, were 2.5 M dicts
+    # rows made as they are written (generators): a full snapshot's, whole, were millions of dicts
     _insert(
         conn,
         m.FeedPersonRow,
