@@ -112,26 +112,40 @@ class Feed:
             return who.protection or "UGRADERT"
         return own if grade(own) >= grade(who.protection) else who.protection or "UGRADERT"
 
-    def _number(self, born: dt.date, gender: str) -> str:
-        while True:
-            individual = self.rng.randrange(900 + (gender == "M"), 1000, 2)
+    def _number(self, born: dt.date, gender: str) -> str | None:
+        """An unused feed-only number for this birth date, or None when every one is used: a
+        date has at most 50 per gender, and at two million persons the popular dates ran out
+        (the draw then looped for ever)."""
+        first = 900 + (gender == "M")
+        for _ in range(64):
+            value = make_ident(born, self.rng.randrange(first, 1000, 2), synthetic=True)
+            if value and value not in self.used:
+                self.used.add(value)
+                return value
+        for individual in range(first, 1000, 2):  # the draws keep missing: try each in turn
             value = make_ident(born, individual, synthetic=True)
             if value and value not in self.used:
                 self.used.add(value)
                 return value
+        return None
 
     def _kin(self, gender: str, surname: str, born: dt.date) -> Kin | None:
-        """A feed-only person, or None when the birth date is outside the feed's years."""
+        """A feed-only person, or None when the birth date is outside the feed's years or has
+        no number left."""
         if not FEED_ONLY_YEARS[0] <= born.year <= FEED_ONLY_YEARS[1]:
             return None
         table = vocab.male() if gender == "M" else vocab.female()
+        given = table.draw(self.rng)
+        fnr = self._number(born, gender)
+        if fnr is None:  # that date's numbers are used up: no such relative
+            return None
         kin = Kin(
             key=f"F{len(self.state.kin) + 1:08d}",
             gender=gender,
-            given=table.draw(self.rng),
+            given=given,
             surname=surname,
             born=born,
-            fnr=self._number(born, gender),
+            fnr=fnr,
         )
         self.state.kin.append(kin)
         return kin

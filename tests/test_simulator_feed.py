@@ -4,8 +4,10 @@ deterministic, and the registers' files untouched by it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import random
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
@@ -14,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from personkort.ident import make_ident
 from simulator import simulate
+from simulator.feed import Feed
 from tests.conftest import SAMPLE, read_csv
 
 RECORD_KEYS = [
@@ -449,3 +453,20 @@ def test_tiny_populations_still_get_a_feed(tmp_path: Path, persons: int) -> None
     touched = {e["personidenter"][0] for _, e in _events(tmp_path / "hendelser1")}
     numbers = _numbers(tmp_path / "night2")
     assert {numbers[r["person_key"]] for r in expected} == touched
+
+
+def test_a_birth_dates_feed_only_numbers_run_out_without_hanging() -> None:
+    """A date has at most 50 feed-only numbers per gender; at two million persons the popular
+    dates ran out and the draw looped for ever. Now the last is found and then None."""
+    feed = Feed.__new__(Feed)  # only the number draw: no population needed
+    feed.rng, feed.used = random.Random(7), set()
+    born = dt.date(1970, 5, 17)
+    drawn = []
+    while (number := feed._number(born, "K")) is not None:
+        drawn.append(number)
+        assert len(drawn) <= 50
+    assert drawn and len(set(drawn)) == len(drawn)
+    assert all(make_ident(born, int(n[6:9]), synthetic=True) == n for n in drawn)
+    valid = {make_ident(born, i, synthetic=True) for i in range(900, 1000, 2)} - {None}
+    assert set(drawn) == valid  # every number of the date, each once
+    assert feed._number(born, "K") is None
