@@ -38,7 +38,7 @@ from personkort.freshness import NightFacts
 from personkort.records import Quarantined
 from personkort.store import models as m
 from personkort.store.crypto import KeyRing, context
-from personkort.store.nights import _close, _insert, published_night, visible
+from personkort.store.nights import _chunks, _close, _insert, published_night, visible
 from personkort.store.queries import card_id_for_ident
 
 FEED_TABLES = (m.FeedPersonRow, m.FeedIdentRow, m.FeedRelationRow)
@@ -281,14 +281,14 @@ def _aware(value: dt.datetime) -> dt.datetime:
 def canonical(conn: sa.Connection, night: int, numbers: Iterable[str]) -> dict[str, str]:
     """Each number the snapshot holds → its person's key."""
     found: dict[str, str] = {}
-    for chunk in _chunks(sorted(set(numbers))):
+    for chunk in _chunks(sorted(set(numbers)), CHUNK):
         found.update(conn.execute(_KEYS_OF_NUMBERS, {"values": chunk, "night": night}).all())
     return found
 
 
 def persons(conn: sa.Connection, night: int, keys: Iterable[str]) -> list[FeedPerson]:
     out: list[FeedPerson] = []
-    for chunk in _chunks(sorted(set(keys))):
+    for chunk in _chunks(sorted(set(keys)), CHUNK):
         rows = conn.execute(_PERSONS, {"values": chunk, "night": night}).all()
         out.extend(_person(r) for r in rows)
     return out
@@ -297,7 +297,7 @@ def persons(conn: sa.Connection, night: int, keys: Iterable[str]) -> list[FeedPe
 def numbers_of(conn: sa.Connection, night: int, keys: Iterable[str]) -> dict[str, set[str]]:
     """Every number of each person key."""
     out: dict[str, set[str]] = {}
-    for chunk in _chunks(sorted(set(keys))):
+    for chunk in _chunks(sorted(set(keys)), CHUNK):
         for number, key in conn.execute(_NUMBERS_OF_KEYS, {"values": chunk, "night": night}):
             out.setdefault(key, set()).add(number)
     return out
@@ -309,7 +309,7 @@ def relations_touching(
     """The relations held by these persons, or naming any of these numbers."""
     out: set[Relation] = set()
     for column, values in (("holder", keys), ("related", numbers)):
-        for chunk in _chunks(sorted(set(values))):
+        for chunk in _chunks(sorted(set(values)), CHUNK):
             for holder, related, role in conn.execute(
                 _RELATIONS[column], {"values": chunk, "night": night}
             ):
@@ -553,7 +553,7 @@ def store_events(
     for e in events:
         unique.setdefault(e.event_id, e)
     known: set[str] = set()
-    for chunk in _chunks(sorted(unique)):
+    for chunk in _chunks(sorted(unique), CHUNK):
         known.update(
             conn.scalars(
                 sa.select(m.FeedEventRow.event_id).where(m.FeedEventRow.event_id.in_(chunk))
@@ -662,7 +662,7 @@ def events_naming(conn: sa.Connection, numbers: Iterable[str], steps: int = 4) -
             break
         seen_numbers |= wanted
         ids: set[str] = set()
-        for chunk in _chunks(fresh):
+        for chunk in _chunks(fresh, CHUNK):
             ids.update(conn.scalars(_EVENTS_NAMING, {"values": chunk}))
         new = _events(conn, ids - found.keys())
         found.update((e.event_id, e) for e in new)
@@ -675,11 +675,6 @@ def events_naming(conn: sa.Connection, numbers: Iterable[str], steps: int = 4) -
 
 def _events(conn: sa.Connection, ids: Iterable[str]) -> list[FeedEvent]:
     rows = []
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in _chunks(sorted(set(ids)), CHUNK):
         rows.extend(conn.execute(_EVENTS, {"values": chunk}).all())
     return [_event(r) for r in rows]
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]

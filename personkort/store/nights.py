@@ -528,7 +528,8 @@ def _rows(
 
 
 def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
-    """``items`` in lists of ``size``; a generator's rows are made a chunk at a time."""
+    """``items`` in lists of ``size`` (a generator is consumed a chunk at a time): the store's
+    one way to split a long IN list or a night's rows."""
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk

@@ -8,7 +8,7 @@ because a night starts by rolling back whatever an unpublished one left.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from personkort.reconcile import MatchConfig, ReviewItem
 from personkort.reconcile.incremental import CardState, State
 from personkort.store import models as m
-from personkort.store.nights import current_cards, current_links, published_night
+from personkort.store.nights import _chunks, current_cards, current_links, published_night
 
 # Bump when what a match key means changes, or what the served cards' markers mean (an
 # incremental night keeps the cards it does not recompute): a store written under another
@@ -42,7 +42,7 @@ class StoredNight:
     def state(self, records: Collection[str]) -> dict[str, State]:
         keys: dict[str, list[int]] = defaultdict(list)
         floating: dict[str, bool] = {}
-        for chunk in _chunks(sorted(records)):
+        for chunk in _chunks(sorted(records), IN_CHUNK):
             for record, key, floats in self.conn.execute(
                 sa.select(m.MatchKey.record_key, m.MatchKey.key, m.MatchKey.floating).where(
                     m.MatchKey.record_key.in_(chunk), m.MatchKey.valid_to.is_(None)
@@ -54,7 +54,7 @@ class StoredNight:
 
     def members(self, keys: Collection[int]) -> dict[int, list[tuple[str, bool]]]:
         found: dict[int, list[tuple[str, bool]]] = defaultdict(list)
-        for chunk in _chunks(sorted(keys)):
+        for chunk in _chunks(sorted(keys), IN_CHUNK):
             for key, record, floats in self.conn.execute(
                 sa.select(m.MatchKey.key, m.MatchKey.record_key, m.MatchKey.floating).where(
                     m.MatchKey.key.in_(chunk), m.MatchKey.valid_to.is_(None)
@@ -90,8 +90,3 @@ class StoredNight:
 def usable(served_counts: dict[str, Any] | None, config: MatchConfig) -> bool:
     """Whether the served night (its counts) left match keys an incremental night can build on."""
     return bool(served_counts) and served_counts.get("match_state") == match_state_tag(config)
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), IN_CHUNK):
-        yield items[start : start + IN_CHUNK]
