@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import random
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 
@@ -117,12 +118,8 @@ class Feed:
         date has at most 50 per gender, and at two million persons the popular dates ran out
         (the draw then looped for ever)."""
         first = 900 + (gender == "M")
-        for _ in range(64):
-            value = make_ident(born, self.rng.randrange(first, 1000, 2), synthetic=True)
-            if value and value not in self.used:
-                self.used.add(value)
-                return value
-        for individual in range(first, 1000, 2):  # the draws keep missing: try each in turn
+        drawn = (self.rng.randrange(first, 1000, 2) for _ in range(64))  # drawn as tried
+        for individual in chain(drawn, range(first, 1000, 2)):  # then each in turn
             value = make_ident(born, individual, synthetic=True)
             if value and value not in self.used:
                 self.used.add(value)
