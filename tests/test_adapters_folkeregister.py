@@ -290,20 +290,25 @@ def _snapshot(tmp_path: Path, lines: list[str], name: str = "folkeregister_20261
     return path
 
 
-@pytest.mark.parametrize("case", sorted(BROKEN_LINES))
-def test_broken_snapshot_line_is_quarantined_with_location_and_reason(
-    case: str, tmp_path: Path
-) -> None:
-    broken, reason_part = BROKEN_LINES[case]
-    good = _dumps(
+def _lone_line(number: str) -> str:
+    """A snapshot line of one person with one number and no relations."""
+    return _dumps(
         person_line(
             folkeregisteridentifikator=[
-                {"identifikasjonsnummer": OTHER, "type": "FNR", "status": "I_BRUK"}
+                {"identifikasjonsnummer": number, "type": "FNR", "status": "I_BRUK"}
             ],
             forelderBarnRelasjon=[],
             sivilstand=[],
         )
     )
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_LINES))
+def test_broken_snapshot_line_is_quarantined_with_location_and_reason(
+    case: str, tmp_path: Path
+) -> None:
+    broken, reason_part = BROKEN_LINES[case]
+    good = _lone_line(OTHER)
     third = good.replace(OTHER, THIRD)
     extract = read_snapshot(_snapshot(tmp_path, [good, broken, third]))
     check_conserved(extract, 3)
@@ -339,15 +344,7 @@ def test_a_snapshot_read_in_chunks_reads_as_one_whole(
     """The snapshot is parsed and validated a chunk of lines at a time (memory); a duplicate
     whose first line was in an earlier chunk, and a schema failure, are found all the same."""
     first = _dumps(person_line())
-    other = _dumps(
-        person_line(
-            folkeregisteridentifikator=[
-                {"identifikasjonsnummer": OTHER, "type": "FNR", "status": "I_BRUK"}
-            ],
-            forelderBarnRelasjon=[],
-            sivilstand=[],
-        )
-    )
+    other = _lone_line(OTHER)
     bad_code = other.replace(OTHER, THIRD).replace('"UGRADERT"', '"HEMMELIG"')
     only_the_dnr = _dumps(
         person_line(
