@@ -108,8 +108,9 @@ def line_digest(raw: bytes) -> str:
 
 
 # Snapshot lines parsed, validated and turned into persons at a time. Whole, a million-person
-# snapshot's parsed lines, their JSON and their schema frames were the night's peak (several
-# GiB); a chunk's are reused by the next, and the result is the same (lines keep file order).
+# snapshot's parsed lines, their JSON and their schema frames were most of a full night's peak
+# (docs/benchmarks.md, "Sixth session"); a chunk's memory is reused by the next, and the result
+# is the same (lines keep file order).
 CHUNK_LINES = 20_000
 
 
