@@ -266,12 +266,13 @@ def night(
             bar.update(task, advance=1, description=f"reading {name}")
 
         started = time.perf_counter()
+        known = known_digests(engine)  # read once: the night compares the snapshot with them too
         extract = read_drop(
             drop_dir,
             arena_url=arena_url,
             progress=step,
             parallel=True,
-            feed_known=known_digests(engine),  # unchanged Folkeregister lines are not parsed
+            feed_known=known,  # unchanged Folkeregister lines are not parsed
         )
         read_seconds = time.perf_counter() - started
         bar.update(task, description="reconciling and writing")
@@ -283,6 +284,7 @@ def night(
                 fingerprint=drop_print,
                 read_seconds=read_seconds,
                 gates=GateConfig(accepted=accepted),
+                feed_digests=known,
             )
         except NightBusy as exc:
             console.print(f"[red]busy[/]: {exc}; nothing was written")

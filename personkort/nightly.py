@@ -15,7 +15,6 @@ import sqlalchemy as sa
 
 from personkort import collector, report
 from personkort.feed import evidence
-from personkort.feed.records import FeedSnapshot
 from personkort.gates import (
     GateConfig,
     GateFailure,
@@ -31,10 +30,13 @@ from personkort.records import Extract
 from personkort.store import begin_night, finish_night, lease, prior, write_night
 from personkort.store import models as m
 from personkort.store.feed import (
+    SnapshotChanges,
     StaleRead,
-    current_digests,
+    StoredDigests,
+    digests_in_force,
     groups_tonight,
     last_snapshot_persons,
+    snapshot_changes,
     snapshot_in_force,
     write_snapshot,
 )
@@ -99,8 +101,10 @@ def run_night(
     config: MatchConfig | None = None,
     gates: GateConfig | None = None,
     read_seconds: float | None = None,
+    feed_digests: StoredDigests | None = None,
 ) -> NightOutcome:
-    """Reconcile and publish one night, or leave yesterday's cards served and say why not."""
+    """Reconcile and publish one night, or leave yesterday's cards served and say why not.
+    ``feed_digests``: the store's snapshot digests the feed was read against, if at hand."""
     staged = stage_night(
         engine,
         extract,
@@ -109,6 +113,7 @@ def run_night(
         config=config,
         gates=gates,
         read_seconds=read_seconds,
+        feed_digests=feed_digests,
     )
     return publish_staged(engine, staged) if staged.status == "staged" else staged
 
@@ -132,9 +137,12 @@ def stage_night(
     gates: GateConfig | None = None,
     read_seconds: float | None = None,
     airflow_run_id: str | None = None,
+    feed_digests: StoredDigests | None = None,
 ) -> NightOutcome:
     """Gate, reconcile and write one night beside the served one, not yet visible: status
-    ``staged``, or ``refused`` (a gate stopped it) or ``unchanged`` (already served)."""
+    ``staged``, or ``refused`` (a gate stopped it) or ``unchanged`` (already served).
+    ``feed_digests``: the store's snapshot digests the feed was read against, if at hand (read
+    again when another night was published since)."""
     if (served := already_served(engine, fingerprint)) is not None:
         return NightOutcome(served, "unchanged", message="this drop is already the served night")
     gates = gates or GateConfig()
@@ -163,16 +171,14 @@ def stage_night(
         started = time.perf_counter()
         config = config or MatchConfig()
         with collector.paused():
-            feed, feed_refused, digests = _feed_verdict(engine, extract, gates)
-            result, delta, incremental = _reconcile(
-                engine, extract, config, previous, feed, digests
-            )
+            feed_changes, feed_refused = _feed_verdict(engine, extract, gates, feed_digests)
+            result, delta, incremental = _reconcile(engine, extract, config, previous, feed_changes)
             reconciled = time.perf_counter()
             lease.renew(engine, night)
             written = write_night(
                 engine, night, extract, result, delta=delta, incremental=incremental
             )
-            counts["feed"] = feed_refused or _write_feed(engine, night, extract, digests)
+            counts["feed"] = feed_refused or _write_feed(engine, night, extract, feed_changes)
         counts.update(
             reconciled="incremental" if incremental else "full",
             records_reconciled=len(incremental.recomputed if incremental else result.keys),
@@ -206,22 +212,19 @@ def stage_night(
 
 
 def _feed_verdict(
-    engine: sa.Engine, extract: Extract, gates: GateConfig
-) -> tuple[FeedSnapshot | None, dict[str, Any] | None, dict[str, str] | None]:
-    """Tonight's Folkeregister snapshot if it may replace the one in force, else why not (it
-    is missing, or refused by its gate). Decided before reconciliation, which takes the feed's
-    numbers as evidence; either way the night goes on."""
+    engine: sa.Engine, extract: Extract, gates: GateConfig, stored: StoredDigests | None
+) -> tuple[SnapshotChanges | None, dict[str, Any] | None]:
+    """What tonight's Folkeregister snapshot changes, if it may replace the one in force, else
+    why not (it is missing, or refused by its gate). Decided before reconciliation, which takes
+    the feed's numbers as evidence; either way the night goes on."""
     if extract.feed is None:
         refusal = extract.feed_refusal
         missing = refusal is None or refusal.reason.startswith("no folkeregister")
-        return (
-            None,
-            {
-                "status": "missing" if missing else "refused",
-                "reason": refusal.reason if refusal else "no snapshot read",
-            },
-            None,
-        )
+        return None, {
+            "status": "missing" if missing else "refused",
+            "reason": refusal.reason if refusal else "no snapshot read",
+        }
+    changes = None
     with engine.connect() as conn:
         served = published_night(conn)
         in_force = snapshot_in_force(conn, served) if served is not None else None
@@ -233,26 +236,23 @@ def _feed_verdict(
             now=dt.datetime.now(dt.UTC),
         )
         if refused is None:
-            digests = current_digests(conn)  # read once for the night: a million rows
-            if not set(extract.feed.unchanged) <= digests.keys():
-                refused = "lines were skipped as unchanged that the store does not hold"
+            try:
+                changes = snapshot_changes(extract.feed, digests_in_force(conn, stored))
+            except StaleRead as exc:
+                refused = str(exc)
     if refused:
-        return None, {"status": "refused", "file": extract.feed.file, "reason": refused}, None
-    return extract.feed, None, digests
+        return None, {"status": "refused", "file": extract.feed.file, "reason": refused}
+    return changes, None
 
 
 def _write_feed(
-    engine: sa.Engine, night: int, extract: Extract, digests: dict[str, str] | None
+    engine: sa.Engine, night: int, extract: Extract, changes: SnapshotChanges | None
 ) -> dict[str, Any]:
     """Tonight's accepted snapshot beside the served one (the last one stays in force until
     the night is published)."""
-    assert extract.feed is not None
+    assert extract.feed is not None and changes is not None
     with engine.connect() as conn:
-        try:
-            feed = write_snapshot(conn, night, extract.feed, digests)
-        except StaleRead as exc:
-            conn.rollback()
-            return {"status": "refused", "file": extract.feed.file, "reason": str(exc)}
+        feed = write_snapshot(conn, night, extract.feed, changes)
         conn.commit()
     return {
         "status": "read",
@@ -306,17 +306,16 @@ def _reconcile(
     extract: Extract,
     config: MatchConfig,
     served: dict[str, Any] | None,
-    feed: FeedSnapshot | None = None,
-    digests: dict[str, str] | None = None,
+    feed: SnapshotChanges | None = None,
 ) -> tuple[Reconciliation, Delta, Incremental | None]:
     """Tonight's reconciliation: incremental from the served night (``served``: its counts)
     when the store holds its match keys made with this configuration, otherwise in full. The
-    Folkeregister's numbers (the snapshot in force, with ``feed``, tonight's, over it) are
-    evidence: the state records get them as history."""
+    Folkeregister's numbers (the snapshot in force, with ``feed``, tonight's changes, over
+    it) are evidence: the state records get them as history."""
     with engine.connect() as conn:
         rulings = decisions(conn)
         delta = compare_with_served(conn, extract)
-        groups, regrouped = groups_tonight(conn, feed, digests)
+        groups, regrouped = groups_tonight(conn, feed)
         history = [*extract.ident_history, *evidence.history(extract.persons, groups)]
         if prior.usable(served, config):
             incremental = reconcile_changes(

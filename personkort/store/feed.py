@@ -38,7 +38,14 @@ from personkort.freshness import NightFacts
 from personkort.records import Quarantined
 from personkort.store import models as m
 from personkort.store.crypto import KeyRing, context
-from personkort.store.nights import _chunks, _close, _insert, published_night, visible
+from personkort.store.nights import (
+    _chunks,
+    _close,
+    _insert,
+    driver_rows,
+    published_night,
+    visible,
+)
 from personkort.store.queries import card_id_for_ident
 
 FEED_TABLES = (m.FeedPersonRow, m.FeedIdentRow, m.FeedRelationRow)
@@ -59,37 +66,81 @@ class FeedWrite:
 def current_digests(conn: sa.Connection) -> dict[str, str]:
     """Each line digest the store holds a person for → that person's key: what tonight's
     snapshot need not parse again."""
-    return dict(
-        conn.execute(
-            sa.select(m.FeedPersonRow.digest, m.FeedPersonRow.person_key).where(
-                m.FeedPersonRow.valid_to.is_(None)
-            )
-        ).all()
-    )
+    t = m.FeedPersonRow
+    return dict(driver_rows(conn, sa.select(t.digest, t.person_key).where(t.valid_to.is_(None))))
 
 
-def known_digests(engine: sa.Engine) -> frozenset[str]:
+@dataclass(frozen=True, slots=True)
+class StoredDigests:
+    """The served night's snapshot persons by line digest, each with its person's key, read
+    once a night (a million rows): the reader need not parse those lines, and the night
+    compares tonight's snapshot with them without reading them again."""
+
+    night: int | None  # the served night they were read at
+    keys: dict[str, str]  # line digest -> person key
+
+    def __contains__(self, digest: object) -> bool:
+        return digest in self.keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def known_digests(engine: sa.Engine) -> StoredDigests:
     """The line digests of the served night's snapshot persons, for the reader: lines it
     need not parse (rows a half-written night left are not among them)."""
     with engine.connect() as conn:
         served = published_night(conn)
         if served is None:
-            return frozenset()
-        return frozenset(
-            conn.scalars(sa.select(m.FeedPersonRow.digest).where(visible(m.FeedPersonRow, served)))
-        )
+            return StoredDigests(None, {})
+        t = m.FeedPersonRow
+        rows = driver_rows(conn, sa.select(t.digest, t.person_key).where(visible(t, served)))
+        return StoredDigests(served, dict(rows))
+
+
+def digests_in_force(conn: sa.Connection, stored: StoredDigests | None) -> dict[str, str]:
+    """The store's persons by line digest for a night that holds the lease: ``stored`` if it
+    was read at the night still served (the rows it saw are unchanged: a later night's rows
+    are not visible at it, and a dead one's were rolled back), else read again."""
+    if stored is not None and stored.night == published_night(conn):
+        return stored.keys
+    return current_digests(conn)
 
 
 class StaleRead(RuntimeError):
     """The snapshot was read against persons the store no longer holds as they were."""
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotChanges:
+    """What tonight's snapshot changes against the store's persons, worked out once a night:
+    the keys of persons whose line is gone, and the persons whose line is new, each with its
+    key (a row is written for each of its numbers and relations)."""
+
+    gone: frozenset[str]
+    fresh: list[tuple[FeedPerson, str]]
+
+
+def snapshot_changes(snapshot: FeedSnapshot, current: dict[str, str]) -> SnapshotChanges:
+    """Tonight's snapshot against the store's persons (``current``: digest → key). StaleRead
+    if a line was left unparsed for a person the store does not hold: writing would lose
+    that person."""
+    unchanged = set(snapshot.unchanged)
+    if not current.keys() >= unchanged:
+        raise StaleRead("lines were skipped as unchanged that the store does not hold")
+    unchanged.update(snapshot.digests.values())  # every line of tonight's
+    gone = frozenset(current[d] for d in current.keys() - unchanged)
+    digests = snapshot.digests
+    keyed = ((p, p.key) for p in snapshot.persons)
+    return SnapshotChanges(gone, [(p, key) for p, key in keyed if digests.get(key) not in current])
+
+
 def groups_tonight(
-    conn: sa.Connection, snapshot: FeedSnapshot | None, current: dict[str, str] | None = None
+    conn: sa.Connection, changes: SnapshotChanges | None
 ) -> tuple[dict[str, evidence.Group], set[str]]:
     """The feed's multi-number persons as tonight will have them (the served snapshot's, with
-    tonight's accepted snapshot laid over it), by each of their numbers, and the numbers whose
-    group changed tonight (their records must be reconciled again)."""
+    tonight's accepted snapshot's ``changes`` laid over it), by each of their numbers, and the
+    numbers whose group changed tonight (their records must be reconciled again)."""
     served = published_night(conn)
     stored: dict[str, set[str]] = {}
     locations: dict[str, str] = {}
@@ -100,52 +151,30 @@ def groups_tonight(
         ):
             stored[key] = {number for number, _, _ in idents}
             locations[key] = location
-    changed: set[str] = set()
-    if snapshot is not None:
-        gone, fresh = _tonight(snapshot, current if current is not None else current_digests(conn))
-        for key in gone | {key for _, key in fresh}:
-            changed |= stored.pop(key, set())
+    regrouped: set[str] = set()
+    if changes is not None:
+        for key in changes.gone | {key for _, key in changes.fresh}:
+            regrouped |= stored.pop(key, set())
             locations.pop(key, None)
-        for person, key in fresh:
+        for person, key in changes.fresh:
             if len(person.idents) > 1:
                 stored[key] = set(person.numbers)
                 locations[key] = person.location
-                changed |= person.numbers
+                regrouped |= person.numbers
     groups = {
         number: evidence.Group(frozenset(numbers), locations.get(key, "folkeregister"))
         for key, numbers in stored.items()
         for number in numbers
     }
-    return groups, changed
-
-
-def _tonight(
-    snapshot: FeedSnapshot, current: dict[str, str]
-) -> tuple[set[str], list[tuple[FeedPerson, str]]]:
-    """What tonight's snapshot changes against the store's persons (``current``: digest →
-    key): the keys of persons whose line is gone, and the persons whose line is new, each
-    with its key (found once: a row is written for each of its numbers and relations)."""
-    tonight = set(snapshot.unchanged) | set(snapshot.digests.values())
-    gone = {current[d] for d in current if d not in tonight}
-    keyed = ((p, p.key) for p in snapshot.persons)
-    return gone, [(p, key) for p, key in keyed if snapshot.digests.get(key) not in current]
+    return groups, regrouped
 
 
 def write_snapshot(
-    conn: sa.Connection,
-    night: int,
-    snapshot: FeedSnapshot,
-    current: dict[str, str] | None = None,
+    conn: sa.Connection, night: int, snapshot: FeedSnapshot, changes: SnapshotChanges
 ) -> FeedWrite:
     """Write tonight's snapshot beside the served one: a person whose line is gone is closed,
-    one whose line is new is written; an unchanged line (parsed or not) writes nothing.
-    StaleRead if a line was left unparsed for a person the store does not hold: writing would
-    lose that person. ``current``: ``current_digests`` as already read this night (a million
-    rows: read once)."""
-    current = current if current is not None else current_digests(conn)
-    if any(d not in current for d in snapshot.unchanged):
-        raise StaleRead("lines were skipped as unchanged that the store does not hold")
-    gone, written = _tonight(snapshot, current)
+    one whose line is new is written; an unchanged line (parsed or not) writes nothing."""
+    gone, written = changes.gone, changes.fresh
     digests = snapshot.digests
     changed = sum(1 for _, key in written if key in gone)
     stale = sorted(gone)
