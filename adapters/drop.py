@@ -63,7 +63,7 @@ def sources(drop: Path) -> list[tuple[Register, str, Path]]:
 def read_feed(drop: Path, known: Container[str] = frozenset()) -> Extract:
     """Only the drop's Folkeregister snapshot, into ``feed`` or ``feed_refusal`` (the DAG
     reads it in a task of its own). ``known``: the line digests the store holds, whose lines
-    are not parsed again (``personkort.store.feed.current_digests``)."""
+    are not parsed again (``personkort.store.feed.known_digests``)."""
     found = [s for s in sources(drop) if s[0] is Register.FOLKEREGISTER]
     return _read_feed(drop, found, known)
 

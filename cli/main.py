@@ -272,7 +272,7 @@ def night(
             arena_url=arena_url,
             progress=step,
             parallel=True,
-            feed_known=known,  # unchanged Folkeregister lines are not parsed
+            feed_known=known.keys,  # unchanged Folkeregister lines are not parsed
         )
         read_seconds = time.perf_counter() - started
         bar.update(task, description="reconciling and writing")

@@ -91,7 +91,7 @@ def extract(
 
 def _extract_feed(drop: Path, work_dir: str, store_url: str | None) -> dict[str, Any]:
     started = time.perf_counter()
-    out = read_feed(drop, known_digests(open_engine(store_url)))
+    out = read_feed(drop, known_digests(open_engine(store_url)).keys)
     _keep(out, work_dir, "folkeregister-all")
     return {
         "source": Register.FOLKEREGISTER.value,

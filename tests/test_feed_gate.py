@@ -15,7 +15,7 @@ from adapters.drop import fingerprint
 from personkort.nightly import run_night
 from personkort.store import models as m
 from personkort.store import open_engine
-from personkort.store.feed import canonical, known_digests, snapshot_in_force
+from personkort.store.feed import canonical, digests_from_rows, known_digests, snapshot_in_force
 from personkort.store.nights import published_night, visible
 
 
@@ -64,7 +64,7 @@ def test_unchanged_lines_are_not_parsed_and_the_store_ends_the_same(
     for name in ("night1", "night2"):
         drop = sample / name
         known = known_digests(skipping)
-        extract = read_drop(drop, feed_known=known)
+        extract = read_drop(drop, feed_known=known.keys)
         assert extract.feed is not None
         if name == "night2":  # the sample stamps every line anew; only five persons changed
             assert len(extract.feed.persons) < 10 and len(extract.feed.unchanged) > 300
@@ -85,14 +85,14 @@ def test_a_snapshot_read_against_an_older_night_publishes_whole(
     for store in (engine, parsing):
         run_night(store, read_drop(first), drop_dir=str(first), fingerprint=fingerprint(first))
     known = known_digests(engine)  # night 1's
-    assert len(known) > 300
+    assert len(known.keys) > 300
     run_night(engine, read_drop(second), drop_dir=str(second), fingerprint=fingerprint(second))
     # a third drop, read against night 1's digests while night 2 was being published
     third = tmp_path / "night3"
     shutil.copytree(second, third)
     snapshot = next((third / "folkeregister").glob("*.jsonl"))
     snapshot.write_bytes(snapshot.read_bytes() + b"\n")
-    extract = read_drop(third, feed_known=known)
+    extract = read_drop(third, feed_known=known.keys)
     # handed night 1's digests too, the night reads the served night's again
     outcome = run_night(
         engine, extract, drop_dir=str(third), fingerprint=fingerprint(third), feed_digests=known
@@ -133,3 +133,67 @@ def test_the_snapshot_in_force_is_the_moment_it_was_read_as(store_url: str, samp
         in_force = snapshot_in_force(conn, 1)
     assert in_force is not None and in_force[1] == extract.feed.as_of
     assert in_force[1].utcoffset() == dt.timedelta(0)
+
+
+def _night_with_one_line_changed(sample: Path, folder: Path) -> Path:
+    """Night 2's drop with its first snapshot person renamed: one line changed."""
+    shutil.copytree(sample / "night2", folder)
+    snapshot = next((folder / "folkeregister").glob("*.jsonl"))
+    text = snapshot.read_text(encoding="utf-8")
+    first, rest = text.split("\n", 1)
+    renamed = first.replace('"etternavn": "', '"etternavn": "Xq', 1)
+    assert renamed != first
+    snapshot.write_text(f"{renamed}\n{rest}", encoding="utf-8")
+    return folder
+
+
+def test_the_digests_a_night_stores_are_the_rows_it_leaves_in_force(
+    store_url: str, tmp_path: Path, sample: Path
+) -> None:
+    """The reader loads the snapshot in force's digests from the two values its night stored:
+    after every night they are the served rows' own, and only the snapshot in force (and the
+    one a night writes beside it) keeps them."""
+    engine = open_engine(store_url)
+    drops = [
+        sample / "night1",
+        sample / "night2",
+        _night_with_one_line_changed(sample, tmp_path / "n3"),
+    ]
+    for drop in drops:
+        known = known_digests(engine)
+        outcome = run_night(
+            engine,
+            read_drop(drop, feed_known=known.keys),
+            drop_dir=str(drop),
+            fingerprint=fingerprint(drop),
+            feed_digests=known,
+        )
+        assert outcome.counts["feed"]["status"] == "read", outcome.counts["feed"]
+        with engine.connect() as conn:
+            served = published_night(conn)
+            assert served is not None
+            from_rows = digests_from_rows(conn, served)
+        loaded = known_digests(engine)
+        assert loaded.night == served and loaded.keys == from_rows
+        assert len(from_rows) > 300
+    assert outcome.counts["feed"]["persons_changed"] == 1
+    with engine.connect() as conn:
+        kept = conn.execute(
+            sa.select(m.FeedSnapshotRow.night_id).where(m.FeedSnapshotRow.line_digests.is_not(None))
+        ).scalars()
+        assert sorted(kept) == [2, 3]  # night 1's were dropped when night 3 wrote its own
+
+
+def test_without_stored_digests_or_with_broken_ones_the_rows_are_read(
+    store_url: str, sample: Path
+) -> None:
+    engine = open_engine(store_url)
+    first = sample / "night1"
+    run_night(engine, read_drop(first), drop_dir=str(first), fingerprint=fingerprint(first))
+    with engine.connect() as conn:
+        from_rows = digests_from_rows(conn, 1)
+    t = m.FeedSnapshotRow
+    for broken in ({"line_digests": None}, {"line_keys": "1\n2"}, {"line_digests": "ab"}):
+        with engine.begin() as conn:  # as a store from before 0012, or a damaged value
+            conn.execute(sa.update(t).values(**broken))
+        assert known_digests(engine).keys == from_rows

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,25 +78,56 @@ class StoredDigests:
     compares tonight's snapshot with them without reading them again."""
 
     night: int | None  # the served night they were read at
-    keys: dict[str, str]  # line digest -> person key
+    keys: dict[str, str]  # line digest -> person key (the reader's ``known``)
 
-    def __contains__(self, digest: object) -> bool:
-        return digest in self.keys
 
-    def __len__(self) -> int:
-        return len(self.keys)
+DIGEST_CHARS = 32  # a line digest's hex characters (line_digest: 16 bytes)
 
 
 def known_digests(engine: sa.Engine) -> StoredDigests:
     """The line digests of the served night's snapshot persons, for the reader: lines it
-    need not parse (rows a half-written night left are not among them)."""
+    need not parse (rows a half-written night left are not among them). From the two values
+    the night that wrote the snapshot in force stored, else from its rows."""
     with engine.connect() as conn:
         served = published_night(conn)
         if served is None:
             return StoredDigests(None, {})
-        t = m.FeedPersonRow
-        rows = driver_rows(conn, sa.select(t.digest, t.person_key).where(visible(t, served)))
-        return StoredDigests(served, dict(rows))
+        t = m.FeedSnapshotRow
+        stored = conn.execute(
+            sa.select(t.line_digests, t.line_keys)
+            .where(t.night_id <= served)
+            .order_by(t.night_id.desc())
+            .limit(1)
+        ).first()
+        if stored is not None and stored.line_digests is not None and stored.line_keys is not None:
+            unpacked = _unpacked(stored.line_digests, stored.line_keys)
+            if unpacked is not None:
+                return StoredDigests(served, unpacked)
+        return StoredDigests(served, digests_from_rows(conn, served))
+
+
+def digests_from_rows(conn: sa.Connection, night: int) -> dict[str, str]:
+    """The snapshot persons night ``night`` saw, by line digest, read from their rows."""
+    t = m.FeedPersonRow
+    return dict(driver_rows(conn, sa.select(t.digest, t.person_key).where(visible(t, night))))
+
+
+def _packed(in_force: Iterable[tuple[str, str]]) -> tuple[str, str]:
+    digests: list[str] = []
+    keys: list[str] = []
+    for digest, key in in_force:  # two lists of references, not a million pairs
+        digests.append(digest)
+        keys.append(key)
+    return "".join(digests), "\n".join(keys)
+
+
+def _unpacked(digests: str, keys: str) -> dict[str, str] | None:
+    """The stored map, or None if its two values do not pair up (then the rows are read)."""
+    split = keys.split("\n") if keys else []
+    if len(digests) != DIGEST_CHARS * len(split):
+        return None
+    cut = (digests[i : i + DIGEST_CHARS] for i in range(0, len(digests), DIGEST_CHARS))
+    return dict(zip(cut, split, strict=True))
 
 
 def digests_in_force(conn: sa.Connection, stored: StoredDigests | None) -> dict[str, str]:
@@ -119,6 +151,7 @@ class SnapshotChanges:
 
     gone: frozenset[str]
     fresh: list[tuple[FeedPerson, str]]
+    current: dict[str, str]  # the store's persons compared with (digest -> key)
 
 
 def snapshot_changes(snapshot: FeedSnapshot, current: dict[str, str]) -> SnapshotChanges:
@@ -132,7 +165,8 @@ def snapshot_changes(snapshot: FeedSnapshot, current: dict[str, str]) -> Snapsho
     gone = frozenset(current[d] for d in current.keys() - unchanged)
     digests = snapshot.digests
     keyed = ((p, p.key) for p in snapshot.persons)
-    return SnapshotChanges(gone, [(p, key) for p, key in keyed if digests.get(key) not in current])
+    fresh = [(p, key) for p, key in keyed if digests.get(key) not in current]
+    return SnapshotChanges(gone, fresh, current)
 
 
 def groups_tonight(
@@ -205,9 +239,25 @@ def write_snapshot(
             for r in p.relations
         ),
     )
+    kept = ((d, key) for d, key in changes.current.items() if key not in gone)
+    line_digests, line_keys = _packed(chain(kept, ((digests[key], key) for _, key in written)))
+    t = m.FeedSnapshotRow
+    # the snapshot in force keeps its map until this night is published (a failed night's row
+    # is rolled back); older ones are not read again
+    in_force = sa.select(sa.func.max(t.night_id)).where(t.night_id < night).scalar_subquery()
     conn.execute(
-        sa.insert(m.FeedSnapshotRow).values(
-            night_id=night, file=snapshot.file, as_of=snapshot.as_of, persons=snapshot.lines
+        sa.update(t)
+        .where(t.night_id < in_force, t.line_digests.is_not(None))
+        .values(line_digests=None, line_keys=None)
+    )
+    conn.execute(
+        sa.insert(t).values(
+            night_id=night,
+            file=snapshot.file,
+            as_of=snapshot.as_of,
+            persons=snapshot.lines,
+            line_digests=line_digests,
+            line_keys=line_keys,
         )
     )
     return FeedWrite(snapshot.lines, len(written) - changed, changed, len(gone) - changed)

@@ -334,6 +334,12 @@ class FeedSnapshotRow(Base):
     file: Mapped[str] = mapped_column(String(120))
     as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     persons: Mapped[int] = mapped_column(Integer)
+    # Every line digest of the snapshot persons the night left in force (32 hex characters
+    # each, run together) and their keys, in the same order ("\n" between): the next night's
+    # reader loads these two values instead of a million rows. Kept for the snapshot in force
+    # only (personkort/store/feed.py: known_digests); None on older ones.
+    line_digests: Mapped[str | None] = mapped_column(Text)
+    line_keys: Mapped[str | None] = mapped_column(Text)
 
 
 class FeedEventRow(Base):
