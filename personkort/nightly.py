@@ -172,13 +172,20 @@ def stage_night(
         config = config or MatchConfig()
         with collector.paused():
             feed_changes, feed_refused = _feed_verdict(engine, extract, gates, feed_digests)
-            result, delta, incremental = _reconcile(engine, extract, config, previous, feed_changes)
+            with engine.connect() as conn:
+                feed_groups = groups_tonight(conn, feed_changes)
+            # written first, beside the served night like the rest, so that its persons are
+            # not held through reconciliation
+            counts["feed"] = feed_refused or _write_feed(engine, night, extract, feed_changes)
+            feed_changes = None
+            if extract.feed is not None:
+                extract.feed.release()
+            result, delta, incremental = _reconcile(engine, extract, config, previous, feed_groups)
             reconciled = time.perf_counter()
             lease.renew(engine, night)
             written = write_night(
                 engine, night, extract, result, delta=delta, incremental=incremental
             )
-            counts["feed"] = feed_refused or _write_feed(engine, night, extract, feed_changes)
         counts.update(
             reconciled="incremental" if incremental else "full",
             records_reconciled=len(incremental.recomputed if incremental else result.keys),
@@ -306,16 +313,17 @@ def _reconcile(
     extract: Extract,
     config: MatchConfig,
     served: dict[str, Any] | None,
-    feed: SnapshotChanges | None = None,
+    feed_groups: tuple[dict[str, evidence.Group], set[str]] = ({}, set()),
 ) -> tuple[Reconciliation, Delta, Incremental | None]:
     """Tonight's reconciliation: incremental from the served night (``served``: its counts)
     when the store holds its match keys made with this configuration, otherwise in full. The
-    Folkeregister's numbers (the snapshot in force, with ``feed``, tonight's changes, over
-    it) are evidence: the state records get them as history."""
+    Folkeregister's numbers (``feed_groups``: the multi-number persons of the snapshot in
+    force with tonight's over it, and the numbers whose group changed) are evidence: the
+    state records get them as history."""
+    groups, regrouped = feed_groups
     with engine.connect() as conn:
         rulings = decisions(conn)
         delta = compare_with_served(conn, extract)
-        groups, regrouped = groups_tonight(conn, feed)
         history = [*extract.ident_history, *evidence.history(extract.persons, groups)]
         if prior.usable(served, config):
             incremental = reconcile_changes(

@@ -68,10 +68,15 @@ def test_unchanged_lines_are_not_parsed_and_the_store_ends_the_same(
         assert extract.feed is not None
         if name == "night2":  # the sample stamps every line anew; only five persons changed
             assert len(extract.feed.persons) < 10 and len(extract.feed.unchanged) > 300
+        lines = extract.feed.lines
         outcome = run_night(
             skipping, extract, drop_dir=str(drop), fingerprint=fingerprint(drop), feed_digests=known
         )
         assert outcome.counts["feed"]["status"] == "read"
+        assert outcome.counts["feed"]["persons"] == lines
+        # written, the persons were let go before reconciliation; the lines still count
+        assert extract.feed.persons == [] and extract.feed.unchanged == []
+        assert extract.feed.lines == lines
         run_night(parsing, read_drop(drop), drop_dir=str(drop), fingerprint=fingerprint(drop))
         assert _feed_rows(skipping) == _feed_rows(parsing)
 

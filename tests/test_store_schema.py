@@ -3,6 +3,8 @@ no migration does would make a new store and an upgraded one differ."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,11 +12,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import personkort.audit.models  # noqa: F401  (the audit tables share the store's metadata)
-from personkort.store import open_engine
+from personkort.store import feed, open_engine
 from personkort.store.models import Base
 
 # 0009 widens these to 16 characters on PostgreSQL only: SQLite does not enforce a VARCHAR's
 # length, so its declared 12 stays.
+# an index searched by its key column's value, not a range of nights
+KEY_SEARCH = re.compile(r"USING INDEX ix_feed_\w+ \((number|person_key|holder|related)=\?")
 SQLITE_LENGTHS = {("quarantine", "register"), ("finding", "register")}
 
 
@@ -50,3 +54,18 @@ def test_the_feed_tables_keep_one_index_per_key_column(store_url: str) -> None:
         "feed_ident": ["number", "person_key", "valid_from", "valid_to"],
         "feed_relation": ["holder", "related", "valid_from", "valid_to"],
     }
+
+
+def test_a_lookups_feed_statements_search_an_index_on_sqlite(tmp_path: Path) -> None:
+    """Without its own index, a key column must still be searched through its composite one:
+    a scan of a million feed rows per lookup would pass every functional test."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'plans.sqlite'}")
+    statements = [feed._KEYS_OF_NUMBERS, feed._NUMBERS_OF_KEYS, feed._PERSONS]
+    statements += list(feed._RELATIONS.values())
+    with engine.connect() as conn:
+        for statement in statements:
+            sql = statement.params(values=["01810054545", "02857690071"], night=1).compile(
+                engine, compile_kwargs={"literal_binds": True, "render_postcompile": True}
+            )
+            plan = " ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+            assert KEY_SEARCH.search(plan) and "SCAN" not in plan, plan

@@ -150,7 +150,15 @@ class FeedSnapshot:
     persons: list[FeedPerson]
     digests: dict[str, str]
     unchanged: list[str] = field(default_factory=list)
+    released: int = 0  # lines let go once the store held them (``release``)
 
     @property
     def lines(self) -> int:
-        return len(self.persons) + len(self.unchanged)
+        return len(self.persons) + len(self.unchanged) + self.released
+
+    def release(self) -> None:
+        """Let the persons and digests go once the store holds them: a full night held a
+        million persons through reconciliation, which does not need them. ``lines`` still
+        counts every line."""
+        self.released = self.lines
+        self.persons, self.digests, self.unchanged = [], {}, []
