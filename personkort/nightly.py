@@ -171,15 +171,9 @@ def stage_night(
         started = time.perf_counter()
         config = config or MatchConfig()
         with collector.paused():
-            feed_changes, feed_refused = _feed_verdict(engine, extract, gates, feed_digests)
-            with engine.connect() as conn:
-                feed_groups = groups_tonight(conn, feed_changes)
-            # written first, beside the served night like the rest, so that its persons are
-            # not held through reconciliation
-            counts["feed"] = feed_refused or _write_feed(engine, night, extract, feed_changes)
-            feed_changes = None
-            if extract.feed is not None:
-                extract.feed.release()
+            counts["feed"], feed_groups, feed_seconds = _feed_first(
+                engine, night, extract, gates, feed_digests
+            )
             result, delta, incremental = _reconcile(engine, extract, config, previous, feed_groups)
             reconciled = time.perf_counter()
             lease.renew(engine, night)
@@ -201,8 +195,8 @@ def stage_night(
             retired=sum(1 for c in written.changes if c.kind == "retired"),
             review_queue=len(result.reviews),
             protected_cards=len(result.protection),
-            seconds_reconcile=round(reconciled - started, 2),
-            seconds_write=round(time.perf_counter() - reconciled, 2),
+            seconds_reconcile=round(reconciled - started - feed_seconds, 2),
+            seconds_write=round(time.perf_counter() - reconciled + feed_seconds, 2),
         )
         stopped = check_cards(written.cards, previous, gates)
         with collector.paused():
@@ -216,6 +210,30 @@ def stage_night(
         finish_night(engine, night, "failed", counts=counts, error=failure_text(exc))
         raise
     return NightOutcome(night, "staged", counts, f"night {night} staged", night_report)
+
+
+FeedGroups = tuple[dict[str, evidence.Group], set[str]]
+
+
+def _feed_first(
+    engine: sa.Engine,
+    night: int,
+    extract: Extract,
+    gates: GateConfig,
+    stored: StoredDigests | None,
+) -> tuple[dict[str, Any], FeedGroups, float]:
+    """Tonight's snapshot, if accepted, written beside the served night before reconciliation,
+    then its persons let go: a full night held a million of them through reconciliation,
+    which needs only the multi-number groups (taken first). Also the write's seconds."""
+    changes, refused = _feed_verdict(engine, extract, gates, stored)
+    with engine.connect() as conn:
+        groups = groups_tonight(conn, changes)
+    started = time.perf_counter()
+    feed = refused or _write_feed(engine, night, extract, changes)
+    seconds = time.perf_counter() - started
+    if extract.feed is not None:
+        extract.feed.release()
+    return feed, groups, seconds
 
 
 def _feed_verdict(
@@ -313,14 +331,14 @@ def _reconcile(
     extract: Extract,
     config: MatchConfig,
     served: dict[str, Any] | None,
-    feed_groups: tuple[dict[str, evidence.Group], set[str]] = ({}, set()),
+    feed_groups: FeedGroups | None = None,
 ) -> tuple[Reconciliation, Delta, Incremental | None]:
     """Tonight's reconciliation: incremental from the served night (``served``: its counts)
     when the store holds its match keys made with this configuration, otherwise in full. The
     Folkeregister's numbers (``feed_groups``: the multi-number persons of the snapshot in
     force with tonight's over it, and the numbers whose group changed) are evidence: the
     state records get them as history."""
-    groups, regrouped = feed_groups
+    groups, regrouped = feed_groups or ({}, set())
     with engine.connect() as conn:
         rulings = decisions(conn)
         delta = compare_with_served(conn, extract)
