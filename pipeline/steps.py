@@ -138,13 +138,17 @@ def stage(
             drop_dir,
             "no folkeregister snapshot read this run (no feed task)",
         )
+    engine = open_engine(store_url)
     outcome = stage_night(
-        open_engine(store_url),
+        engine,
         extract_all,
         drop_dir=drop_dir,
         fingerprint=fingerprint(Path(drop_dir)),
         gates=GateConfig(accepted=accepted),
         airflow_run_id=run_id,
+        # the store's digest map, loaded again (two stored values, not a million rows): the
+        # night checks the lines the feed's task skipped against it
+        feed_digests=known_digests(engine),
     )
     return _summary(outcome)
 
