@@ -202,3 +202,27 @@ def test_without_stored_digests_or_with_broken_ones_the_rows_are_read(
         with engine.begin() as conn:  # as a store from before 0012, or a damaged value
             conn.execute(sa.update(t).values(**broken))
         assert known_digests(engine).keys == from_rows
+
+
+def test_a_person_deleted_behind_the_stored_map_is_read_again(store_url: str, sample: Path) -> None:
+    """The stored map is trusted only while it counts as many persons as the store holds
+    open: a row deleted by hand (a database administrator hiding a marker) must not keep its
+    line skipped night after night."""
+    engine = open_engine(store_url)
+    first, second = sample / "night1", sample / "night2"
+    run_night(engine, read_drop(first), drop_dir=str(first), fingerprint=fingerprint(first))
+    t = m.FeedPersonRow
+    with engine.begin() as conn:
+        victim = conn.scalar(sa.select(t.person_key).where(t.valid_to.is_(None)).limit(1))
+        conn.execute(sa.delete(t).where(t.person_key == victim))
+        from_rows = digests_from_rows(conn, 1)
+    known = known_digests(engine)
+    assert known.keys == from_rows and victim not in known.keys.values()
+    extract = read_drop(second, feed_known=known.keys)
+    assert extract.feed is not None and victim in {p.key for p in extract.feed.persons}
+    outcome = run_night(
+        engine, extract, drop_dir=str(second), fingerprint=fingerprint(second), feed_digests=known
+    )
+    assert outcome.counts["feed"]["status"] == "read", outcome.counts["feed"]
+    with engine.connect() as conn:
+        assert victim in digests_from_rows(conn, 2).values()
