@@ -8,13 +8,14 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from adapters import read_drop
 from adapters.drop import fingerprint
 from personkort.nightly import run_night
+from personkort.store import feed, open_engine
 from personkort.store import models as m
-from personkort.store import open_engine
 from personkort.store.feed import canonical, digests_from_rows, known_digests, snapshot_in_force
 from personkort.store.nights import published_night, visible
 
@@ -226,3 +227,19 @@ def test_a_person_deleted_behind_the_stored_map_is_read_again(store_url: str, sa
     assert outcome.counts["feed"]["status"] == "read", outcome.counts["feed"]
     with engine.connect() as conn:
         assert victim in digests_from_rows(conn, 2).values()
+
+
+def test_a_snapshot_too_large_for_one_value_stores_no_map(
+    tmp_path: Path, sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feed, "MAX_STORED_LINES", 10)  # the sample's 330 persons are "too many"
+    engine = open_engine(f"sqlite:///{tmp_path}/large.sqlite")
+    first = sample / "night1"
+    outcome = run_night(
+        engine, read_drop(first), drop_dir=str(first), fingerprint=fingerprint(first)
+    )
+    assert outcome.counts["feed"]["status"] == "read"
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(m.FeedSnapshotRow.line_digests)) is None
+        from_rows = digests_from_rows(conn, 1)
+    assert len(from_rows) > 300 and known_digests(engine).keys == from_rows

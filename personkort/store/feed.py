@@ -120,12 +120,20 @@ def digests_from_rows(conn: sa.Connection, night: int) -> dict[str, str]:
     return dict(driver_rows(conn, sa.select(t.digest, t.person_key).where(visible(t, night))))
 
 
-def _packed(in_force: Iterable[tuple[str, str]]) -> tuple[str, str]:
+# At most this many lines' map is stored (about 390 MB of digests): SQLite refuses a value
+# over 1 GB by default and PostgreSQL a field over 1 GB. A larger snapshot stores none, and
+# its next night reads the rows.
+MAX_STORED_LINES = 12_000_000
+
+
+def _packed(in_force: Iterable[tuple[str, str]]) -> tuple[str | None, str | None]:
     digests: list[str] = []
     keys: list[str] = []
     for digest, key in in_force:  # two lists of references, not a million pairs
         digests.append(digest)
         keys.append(key)
+    if len(digests) > MAX_STORED_LINES:
+        return None, None
     return "".join(digests), "\n".join(keys)
 
 
