@@ -20,12 +20,18 @@ from personkort.store.feed import canonical, digests_from_rows, known_digests, s
 from personkort.store.nights import published_night, visible
 
 
-def test_a_cut_short_snapshot_is_refused_and_the_last_one_kept(
-    store_url: str, tmp_path: Path, sample: Path
-) -> None:
+def _night_one_served(store_url: str, sample: Path) -> sa.Engine:
+    """A store that serves the sample's night 1, with its snapshot."""
     engine = open_engine(store_url)
     first = sample / "night1"
     run_night(engine, read_drop(first), drop_dir=str(first), fingerprint=fingerprint(first))
+    return engine
+
+
+def test_a_cut_short_snapshot_is_refused_and_the_last_one_kept(
+    store_url: str, tmp_path: Path, sample: Path
+) -> None:
+    engine = _night_one_served(store_url, sample)
     drop = tmp_path / "night2"
     shutil.copytree(sample / "night2", drop)
     snapshot = next((drop / "folkeregister").glob("*.jsonl"))
@@ -112,9 +118,7 @@ def test_a_snapshot_read_against_an_older_night_publishes_whole(
 def test_lines_skipped_for_persons_the_store_lost_refuse_the_snapshot(
     store_url: str, sample: Path
 ) -> None:
-    engine = open_engine(store_url)
-    first = sample / "night1"
-    run_night(engine, read_drop(first), drop_dir=str(first), fingerprint=fingerprint(first))
+    engine = _night_one_served(store_url, sample)
     before = _feed_rows(engine)
     drop = sample / "night2"
     wrong = {*known_digests(engine).keys, "0" * 32}
@@ -193,9 +197,7 @@ def test_the_digests_a_night_stores_are_the_rows_it_leaves_in_force(
 def test_without_stored_digests_or_with_broken_ones_the_rows_are_read(
     store_url: str, sample: Path
 ) -> None:
-    engine = open_engine(store_url)
-    first = sample / "night1"
-    run_night(engine, read_drop(first), drop_dir=str(first), fingerprint=fingerprint(first))
+    engine = _night_one_served(store_url, sample)
     with engine.connect() as conn:
         from_rows = digests_from_rows(conn, 1)
     t = m.FeedSnapshotRow
@@ -209,9 +211,8 @@ def test_a_person_deleted_behind_the_stored_map_is_read_again(store_url: str, sa
     """The stored map is trusted only while it counts as many persons as the store holds
     open: a row deleted by hand (a database administrator hiding a marker) must not keep its
     line skipped night after night."""
-    engine = open_engine(store_url)
-    first, second = sample / "night1", sample / "night2"
-    run_night(engine, read_drop(first), drop_dir=str(first), fingerprint=fingerprint(first))
+    engine = _night_one_served(store_url, sample)
+    second = sample / "night2"
     t = m.FeedPersonRow
     with engine.begin() as conn:
         victim = conn.scalar(sa.select(t.person_key).where(t.valid_to.is_(None)).limit(1))
