@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Container
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from multiprocessing import get_context
@@ -60,16 +60,16 @@ def sources(drop: Path) -> list[tuple[Register, str, Path]]:
     return found
 
 
-def read_feed(drop: Path, known: Container[str] = frozenset()) -> Extract:
+def read_feed(drop: Path, known: Mapping[str, str] | None = None) -> Extract:
     """Only the drop's Folkeregister snapshot, into ``feed`` or ``feed_refusal`` (the DAG
-    reads it in a task of its own). ``known``: the line digests the store holds, whose lines
-    are not parsed again (``personkort.store.feed.known_digests``)."""
+    reads it in a task of its own). ``known``: the line digests the store holds (digest →
+    person key), whose lines are not parsed again (``personkort.store.feed.known_digests``)."""
     found = [s for s in sources(drop) if s[0] is Register.FOLKEREGISTER]
     return _read_feed(drop, found, known)
 
 
 def _read_feed(
-    drop: Path, found: list[tuple[Register, str, Path]], known: Container[str] = frozenset()
+    drop: Path, found: list[tuple[Register, str, Path]], known: Mapping[str, str] | None = None
 ) -> Extract:
     if not found:
         reason = "no folkeregister snapshot delivered"
@@ -106,7 +106,7 @@ def read_drop(
     arena_url: str | None = None,
     progress: Progress | None = None,
     parallel: bool = False,
-    feed_known: Container[str] = frozenset(),
+    feed_known: Mapping[str, str] | None = None,
 ) -> Extract:
     """Read every source in ``drop``; ``arena_url`` overrides the folder's SQLite file;
     ``feed_known``: the Folkeregister line digests the store holds (not parsed again).

@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Container, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -114,10 +114,12 @@ def line_digest(raw: bytes) -> str:
 CHUNK_LINES = 20_000
 
 
-def read_snapshot(path: Path, known: Container[str] = frozenset()) -> Extract:
+def read_snapshot(path: Path, known: Mapping[str, str] | None = None) -> Extract:
     """Read one night's snapshot; raise RefusedSource if it cannot be read as text at all.
-    A line whose digest is in ``known`` (the persons the store holds, unchanged since) is
-    counted as read and accepted and not parsed: a night costs what changed."""
+    A line whose digest is in ``known`` (digest → person key: the persons the store holds,
+    unchanged since) is counted as read and accepted and not parsed: a night costs what
+    changed. If a parsed line names the number of a skipped one, the file is read whole:
+    only then does the duplicate check see both lines, in file order."""
     file_date = _file_date(path)
     b = Boundary(FR, path.name)
     snapshot = _Snapshot(b)
@@ -147,6 +149,8 @@ def read_snapshot(path: Path, known: Container[str] = frozenset()) -> Extract:
         raise RefusedSource(FR, path.name, f"cannot be read: {exc.strerror or exc}") from None
     finally:
         _number_problem.cache_clear()  # a million numbers: not kept past the read
+    if known and unchanged and _names_a_skipped_person(snapshot.persons, unchanged, known):
+        return read_snapshot(path)
     newest = snapshot.newest
     as_of = file_date if newest is None or newest < file_date else newest
     out = Extract(
@@ -155,6 +159,17 @@ def read_snapshot(path: Path, known: Container[str] = frozenset()) -> Extract:
     b.count.read += len(unchanged)
     b.count.accepted += len(unchanged)
     return b.finish(out)
+
+
+def _names_a_skipped_person(
+    persons: list[FeedPerson], unchanged: list[str], known: Mapping[str, str]
+) -> bool:
+    """Whether a parsed person holds the number of a line skipped as unchanged: a second line
+    for one person (a kode 6 copy beside the unchanged original, say) would otherwise pass."""
+    if not persons:
+        return False
+    skipped = {known[d] for d in unchanged}
+    return any(not skipped.isdisjoint(p.numbers) for p in persons)
 
 
 def _parsed_line(b: Boundary, n: int, raw_bytes: bytes) -> _Line | None:

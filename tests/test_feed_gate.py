@@ -121,7 +121,7 @@ def test_lines_skipped_for_persons_the_store_lost_refuse_the_snapshot(
     engine = _night_one_served(store_url, sample)
     before = _feed_rows(engine)
     drop = sample / "night2"
-    wrong = {*known_digests(engine).keys, "0" * 32}
+    wrong = {**known_digests(engine).keys, "0" * 32: "00000000000"}
     extract = read_drop(drop, feed_known=wrong)
     assert extract.feed is not None
     extract.feed.unchanged.append("0" * 32)  # as if a line matched a person since rolled back
@@ -201,7 +201,17 @@ def test_without_stored_digests_or_with_broken_ones_the_rows_are_read(
     with engine.connect() as conn:
         from_rows = digests_from_rows(conn, 1)
     t = m.FeedSnapshotRow
-    for broken in ({"line_digests": None}, {"line_keys": "1\n2"}, {"line_digests": "ab"}):
+    with engine.connect() as conn:
+        keys = conn.scalar(sa.select(m.FeedSnapshotRow.line_keys))
+    flipped = ("1" if keys[0] != "1" else "2") + keys[1:]  # a failing disk: same length
+    broken_values = (
+        {"line_keys": flipped},
+        {"line_check": "0:0:0"},
+        {"line_keys": "1\n2"},
+        {"line_digests": "ab"},
+        {"line_digests": None},
+    )
+    for broken in broken_values:
         with engine.begin() as conn:  # as a store from before 0012, or a damaged value
             conn.execute(sa.update(t).values(**broken))
         assert known_digests(engine).keys == from_rows
@@ -244,3 +254,72 @@ def test_a_snapshot_too_large_for_one_value_stores_no_map(
         assert conn.scalar(sa.select(m.FeedSnapshotRow.line_digests)) is None
         from_rows = digests_from_rows(conn, 1)
     assert len(from_rows) > 300 and known_digests(engine).keys == from_rows
+
+
+def test_a_person_swapped_behind_the_stored_map_is_read_again(store_url: str, sample: Path) -> None:
+    """A database administrator who deletes a kode 6 person's row and adds another keeps the
+    open rows' count, not their ids: the map is not trusted and the line is parsed again."""
+    engine = _night_one_served(store_url, sample)
+    t = m.FeedPersonRow
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(t).where(t.valid_to.is_(None)).limit(1)).one()
+        conn.execute(sa.delete(t).where(t.id == row.id))
+        values = {c: getattr(row, c) for c in row._fields if c not in ("id", "person_key")}
+        conn.execute(
+            sa.insert(t).values({**values, "person_key": "00000000000", "digest": "e" * 32})
+        )
+    known = known_digests(engine)
+    assert row.digest not in known.keys
+    second = sample / "night2"
+    extract = read_drop(second, feed_known=known.keys)
+    assert extract.feed is not None and row.person_key in {p.key for p in extract.feed.persons}
+
+
+def test_a_row_edited_in_place_is_read_again_within_rows_every_nights(
+    store_url: str, sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit that keeps a row's id keeps the map's check too; the rows are read every
+    ``ROWS_EVERY`` nights even so, and the edited person's line is then parsed again."""
+    engine = _night_one_served(store_url, sample)
+    t = m.FeedPersonRow
+    with engine.begin() as conn:
+        key = conn.scalar(sa.select(t.person_key).where(t.valid_to.is_(None)).limit(1))
+        conn.execute(sa.update(t).where(t.person_key == key).values(digest="f" * 32))
+    assert key in known_digests(engine).keys.values()  # night 1: the map is trusted
+    monkeypatch.setattr(feed, "ROWS_EVERY", 1)
+    known = known_digests(engine)
+    assert known.keys["f" * 32] == key  # the rows, as edited
+    extract = read_drop(sample / "night2", feed_known=known.keys)
+    assert extract.feed is not None and key in {p.key for p in extract.feed.persons}
+
+
+def test_a_parsed_line_naming_a_skipped_persons_number_makes_the_file_read_whole(
+    tmp_path: Path, sample: Path
+) -> None:
+    """A second line for an unchanged person (the same number, kode 6) is a duplicate: read
+    whole, the later line is quarantined, as it would be without any line skipped."""
+    engine = _night_one_served(f"sqlite:///{tmp_path}/dup.sqlite", sample)
+    drop = tmp_path / "night2"
+    shutil.copytree(sample / "night2", drop)
+    snapshot = next((drop / "folkeregister").glob("*.jsonl"))
+    first = snapshot.read_text(encoding="utf-8").split("\n", 1)[0]
+    copy = first.replace('"UGRADERT"', '"STRENGT_FORTROLIG"', 1)
+    assert copy != first
+    snapshot.write_text(snapshot.read_text(encoding="utf-8") + copy + "\n", encoding="utf-8")
+    extract = read_drop(drop, feed_known=known_digests(engine).keys)
+    assert extract.feed is not None and extract.feed.unchanged == []  # every line parsed
+    reasons = [q.reason for q in extract.quarantine if q.register.value == "folkeregister"]
+    assert any("duplicate person" in r for r in reasons), reasons
+
+
+def test_a_snapshot_written_and_let_go_is_not_compared_again(tmp_path: Path, sample: Path) -> None:
+    """Handed the same extract twice, the second night refuses the released snapshot (its
+    persons are gone: compared again, every stored person would count as removed)."""
+    engine = _night_one_served(f"sqlite:///{tmp_path}/twice.sqlite", sample)
+    second = sample / "night2"
+    extract = read_drop(second, feed_known=known_digests(engine).keys)
+    run_night(engine, extract, drop_dir=str(second), fingerprint=fingerprint(second))
+    before = _feed_rows(engine)
+    again = run_night(engine, extract, drop_dir=str(second), fingerprint="another")
+    assert again.counts["feed"]["status"] == "refused", again.counts["feed"]
+    assert _feed_rows(engine) == before

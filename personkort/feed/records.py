@@ -159,6 +159,7 @@ class FeedSnapshot:
     def release(self) -> None:
         """Let the persons and digests go once the store holds them: a full night held a
         million persons through reconciliation, which does not need them. ``lines`` still
-        counts every line."""
+        counts every line; a released snapshot cannot be compared with the store again
+        (``personkort.store.feed.snapshot_changes`` refuses it)."""
         self.released = self.lines
         self.persons, self.digests, self.unchanged = [], {}, []

@@ -12,6 +12,7 @@ API process that cached a card's feed facts reads them again when the counter ha
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -94,24 +95,44 @@ def known_digests(engine: sa.Engine) -> StoredDigests:
             return StoredDigests(None, {})
         t = m.FeedSnapshotRow
         stored = conn.execute(
-            sa.select(t.line_digests, t.line_keys)
+            sa.select(t.line_digests, t.line_keys, t.line_check)
             .where(t.night_id <= served)
             .order_by(t.night_id.desc())
             .limit(1)
         ).first()
-        if stored is not None and stored.line_digests is not None and stored.line_keys is not None:
+        if (
+            served % ROWS_EVERY
+            and stored is not None
+            and stored.line_digests is not None
+            and stored.line_keys is not None
+            # the same open rows as when it was written, and its values as written: a row
+            # deleted, added or swapped behind the map's back (or a half-written night's), or
+            # a damaged value, makes the rows be read, so no line is skipped on its word
+            and stored.line_check == _line_check(conn, stored.line_digests, stored.line_keys)
+        ):
             unpacked = _unpacked(stored.line_digests, stored.line_keys)
-            # as many persons as the store holds open: a row deleted or added behind the map's
-            # back (or a half-written night's) makes the rows be read, so a lost person's line
-            # is parsed again instead of skipped for ever
-            if unpacked is not None and len(unpacked) == _open_persons(conn):
+            if unpacked is not None:
                 return StoredDigests(served, unpacked)
         return StoredDigests(served, digests_from_rows(conn, served))
 
 
-def _open_persons(conn: sa.Connection) -> int:
+# Every this many nights the rows are read even so: a row edited in place (its digest with
+# it) keeps the map's count and ids, and is then parsed again within a week.
+ROWS_EVERY = 7
+
+
+def _line_check(conn: sa.Connection, digests: str, keys: str) -> str:
+    """The open snapshot rows' count and id sum (an index's, not the rows'), and a digest of
+    the map's two values."""
     t = m.FeedPersonRow
-    return conn.scalar(sa.select(sa.func.count()).select_from(t).where(t.valid_to.is_(None))) or 0
+    count, ids = conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(t.id), 0)).where(
+            t.valid_to.is_(None)
+        )
+    ).one()
+    values = hashlib.blake2b(digests.encode(), digest_size=16)
+    values.update(b"\n" + keys.encode())
+    return f"{count}:{ids}:{values.hexdigest()}"
 
 
 def digests_from_rows(conn: sa.Connection, night: int) -> dict[str, str]:
@@ -174,6 +195,8 @@ def snapshot_changes(snapshot: FeedSnapshot, current: dict[str, str]) -> Snapsho
     """Tonight's snapshot against the store's persons (``current``: digest → key). StaleRead
     if a line was left unparsed for a person the store does not hold: writing would lose
     that person."""
+    if snapshot.released:  # its persons are gone: every stored person would count as gone
+        raise StaleRead("this snapshot was written and let go already; read the drop again")
     unchanged = set(snapshot.unchanged)
     if not current.keys() >= unchanged:
         raise StaleRead("lines were skipped as unchanged that the store does not hold")
@@ -257,6 +280,9 @@ def write_snapshot(
     )
     kept = ((d, key) for d, key in changes.current.items() if key not in gone)
     line_digests, line_keys = _packed(chain(kept, ((digests[key], key) for _, key in written)))
+    check = None
+    if line_digests is not None and line_keys is not None:
+        check = _line_check(conn, line_digests, line_keys)  # tonight's rows are all written
     t = m.FeedSnapshotRow
     # the snapshot in force keeps its map until this night is published (a failed night's row
     # is rolled back); older ones are not read again
@@ -264,7 +290,7 @@ def write_snapshot(
     conn.execute(
         sa.update(t)
         .where(t.night_id < in_force, t.line_digests.is_not(None))
-        .values(line_digests=None, line_keys=None)
+        .values(line_digests=None, line_keys=None, line_check=None)
     )
     conn.execute(
         sa.insert(t).values(
@@ -274,6 +300,7 @@ def write_snapshot(
             persons=snapshot.lines,
             line_digests=line_digests,
             line_keys=line_keys,
+            line_check=check,
         )
     )
     return FeedWrite(snapshot.lines, len(written) - changed, changed, len(gone) - changed)

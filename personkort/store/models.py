@@ -336,10 +336,13 @@ class FeedSnapshotRow(Base):
     persons: Mapped[int] = mapped_column(Integer)
     # Every line digest of the snapshot persons the night left in force (32 hex characters
     # each, run together) and their keys, in the same order ("\n" between): the next night's
-    # reader loads these two values instead of a million rows. Kept for the snapshot in force
-    # only (personkort/store/feed.py: known_digests); None on older ones.
+    # reader loads these two values instead of a million rows. ``line_check``: how many open
+    # rows, the sum of their ids and a digest of the two values, as written; the map is used
+    # only while they still hold (personkort/store/feed.py: known_digests). Kept on the
+    # snapshot in force and the one before it; None on older ones.
     line_digests: Mapped[str | None] = mapped_column(Text)
     line_keys: Mapped[str | None] = mapped_column(Text)
+    line_check: Mapped[str | None] = mapped_column(String(120))
 
 
 class FeedEventRow(Base):
