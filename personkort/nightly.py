@@ -223,8 +223,9 @@ def _feed_first(
     stored: StoredDigests | None,
 ) -> tuple[dict[str, Any], FeedGroups, float]:
     """Tonight's snapshot, if accepted, written beside the served night before reconciliation,
-    then its persons let go: a full night held a million of them through reconciliation,
-    which needs only the multi-number groups (taken first). Also the write's seconds."""
+    then its persons and the store's digest map let go: a full night held a million persons
+    through reconciliation, which needs only the multi-number groups (taken first), and an
+    incremental night the map. Also the write's seconds."""
     changes, refused = _feed_verdict(engine, extract, gates, stored)
     with engine.connect() as conn:
         groups = groups_tonight(conn, changes)
@@ -233,6 +234,8 @@ def _feed_first(
     seconds = time.perf_counter() - started
     if extract.feed is not None:
         extract.feed.release()
+    if stored is not None:
+        stored.release()
     return feed, groups, seconds
 
 

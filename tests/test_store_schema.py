@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -69,3 +70,15 @@ def test_a_lookups_feed_statements_search_an_index_on_sqlite(tmp_path: Path) -> 
             )
             plan = " ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
             assert KEY_SEARCH.search(plan) and "SCAN" not in plan, plan
+
+
+def test_driver_rows_reads_whole_tables_and_refuses_an_in_list(store_url: str) -> None:
+    from personkort.store import models as m
+    from personkort.store.nights import driver_rows
+
+    engine = open_engine(store_url)
+    t = m.FeedPersonRow
+    with engine.connect() as conn:
+        assert driver_rows(conn, sa.select(t.digest).where(t.valid_to.is_(None))) == []
+        with pytest.raises(ValueError, match="no IN lists"):
+            driver_rows(conn, sa.select(t.digest).where(t.person_key.in_(["1", "2"])))

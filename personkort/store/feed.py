@@ -81,6 +81,11 @@ class StoredDigests:
     night: int | None  # the served night they were read at
     keys: dict[str, str]  # line digest -> person key (the reader's ``known``)
 
+    def release(self) -> None:
+        """Empty the map once the night has written the snapshot: a million entries, which
+        the caller holds all night otherwise (the reader and the night are done with it)."""
+        self.keys.clear()
+
 
 DIGEST_CHARS = 32  # a line digest's hex characters (line_digest: 16 bytes)
 

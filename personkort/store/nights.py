@@ -533,6 +533,8 @@ def driver_rows(conn: sa.Connection, statement: sa.Select[Any]) -> list[tuple[An
     transaction: for the night's million-row reads of plain columns, SQLAlchemy's Row per row
     took longer than the database did. (No type processing: plain strings and numbers only.)"""
     compiled = statement.compile(dialect=conn.dialect)
+    if compiled.literal_execute_params or compiled.post_compile_params:
+        raise ValueError("driver_rows reads whole tables: no IN lists or literal parameters")
     order = compiled.positiontup
     params = [compiled.params[k] for k in order] if order is not None else compiled.params
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
