@@ -65,13 +65,6 @@ class FeedWrite:
 # -- the night's snapshot ------------------------------------------------------------------
 
 
-def current_digests(conn: sa.Connection) -> dict[str, str]:
-    """Each line digest the store holds a person for → that person's key: what tonight's
-    snapshot need not parse again."""
-    t = m.FeedPersonRow
-    return dict(driver_rows(conn, sa.select(t.digest, t.person_key).where(t.valid_to.is_(None))))
-
-
 @dataclass(frozen=True, slots=True)
 class StoredDigests:
     """The served night's snapshot persons by line digest, each with its person's key, read
@@ -176,9 +169,10 @@ def digests_in_force(conn: sa.Connection, stored: StoredDigests | None) -> dict[
     """The store's persons by line digest for a night that holds the lease: ``stored`` if it
     was read at the night still served (the rows it saw are unchanged: a later night's rows
     are not visible at it, and a dead one's were rolled back), else read again."""
-    if stored is not None and stored.night == published_night(conn):
+    served = published_night(conn)
+    if stored is not None and stored.night == served:
         return stored.keys
-    return current_digests(conn)
+    return digests_from_rows(conn, served or 0)  # none is visible at night 0
 
 
 class StaleRead(RuntimeError):
@@ -202,11 +196,11 @@ def snapshot_changes(snapshot: FeedSnapshot, current: dict[str, str]) -> Snapsho
     that person."""
     if snapshot.released:  # its persons are gone: every stored person would count as gone
         raise StaleRead("this snapshot was written and let go already; read the drop again")
-    unchanged = set(snapshot.unchanged)
-    if not current.keys() >= unchanged:
+    tonight = set(snapshot.unchanged)
+    if not current.keys() >= tonight:
         raise StaleRead("lines were skipped as unchanged that the store does not hold")
-    unchanged.update(snapshot.digests.values())  # every line of tonight's
-    gone = frozenset(current[d] for d in current.keys() - unchanged)
+    tonight.update(snapshot.digests.values())  # and the parsed ones: every line of tonight's
+    gone = frozenset(current[d] for d in current.keys() - tonight)
     digests = snapshot.digests
     keyed = ((p, p.key) for p in snapshot.persons)
     fresh = [(p, key) for p, key in keyed if digests.get(key) not in current]
