@@ -1,6 +1,7 @@
 """A whole night, full then incremental: wall time per phase and peak memory.
 
 .venv/bin/python bench/bench_night.py --persons 1000000 [--sim FOLDER] [--store URL] [--no-feed]
+    [--keep DIR | --from DIR [--repeat N]]
 
 Simulates two nights (or reuses ``--sim`` if it already holds night1/ and night2/), then runs
 `personkort night` on each, in its own process, into a fresh embedded SQLite store: the first
@@ -8,6 +9,11 @@ night is a full build, the second the incremental one (the simulator changes abo
 records between nights; "reconciled" is how many records the engine ran on). With
 ``--no-feed`` the simulation leaves the Folkeregister feed out (the registers' files are the
 same for the same seed), so the feed's cost is the difference between two runs.
+
+The incremental night is short beside the machine's own drift, so it can be compared on one
+night-1 store: ``--keep DIR`` saves the full night's store (and its development keys) in DIR,
+and ``--from DIR --repeat N`` runs only the second night, N times, each on a fresh copy of it.
+Run from two clones in turn, that compares two commits' incremental nights on the same store.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -84,26 +91,54 @@ def main() -> None:
         action="store_true",
         help="simulate without the Folkeregister feed (a --sim folder is used as it is)",
     )
+    saved = parser.add_mutually_exclusive_group()
+    saved.add_argument("--keep", type=Path, help="save the full night's SQLite store here")
+    saved.add_argument("--from", dest="start", type=Path, help="a --keep folder: night 2 only")
+    parser.add_argument("--repeat", type=int, default=1, help="with --from: night 2 N times")
     args = parser.parse_args()
+    if (args.keep or args.start) and args.store:
+        parser.error("--keep and --from save and copy an embedded SQLite store, not --store")
     with tempfile.TemporaryDirectory() as tmp:
         sim = args.sim or Path(tmp) / "sim"
         if not (sim / "night2").is_dir():
             simulate(args.persons, 1, 2, sim, feed=not args.no_feed)
-        store = args.store or f"sqlite:///{Path(tmp) / 'night.sqlite'}"
-        os.environ.setdefault("PERSONKORT_DATA_DIR", str(Path(tmp) / "data"))
+        store_file = Path(tmp) / "night.sqlite"
+        store = args.store or f"sqlite:///{store_file}"
+        keys = (args.keep or args.start or Path(tmp)) / "data"  # the store's keys go with it
+        os.environ.setdefault("PERSONKORT_DATA_DIR", str(keys))
         os.environ.setdefault("PERSONKORT_DEV_MODE", "1")  # keys made once in that data dir
-        results = {name: run_night(sim / name, store) for name in ("night1", "night2")}
+        results = {}
+        if args.start is None:
+            results["night1"] = run_night(sim / "night1", store)
+            if args.keep is not None:
+                _copy(store_file, args.keep / "night1.sqlite")
+            results["night2"] = run_night(sim / "night2", store)
+        for n in range(1, args.repeat + 1 if args.start else 0):
+            _copy(args.start / "night1.sqlite", store_file)
+            results[f"night2#{n}"] = run_night(sim / "night2", store)
     where = "PostgreSQL store" if store.startswith("postgresql") else "embedded SQLite store"
     has_feed = any(feed.get("status") == "read" for _, feed in results.values())
     print(f"{args.persons:,} persons, {where}, {'with' if has_feed else 'without'} the feed")
     columns = ("wall", *SHOWN[:3], "peak_rss_mib", *SHOWN[3:])
-    print(f"{'night':<8}" + "".join(f"{c.removeprefix('seconds_'):>20}" for c in columns))
+    print(f"{'night':<9}" + "".join(f"{c.removeprefix('seconds_'):>20}" for c in columns))
     for name, (counts, _) in results.items():
-        print(f"{name:<8}" + "".join(f"{counts.get(c, '-'):>20}" for c in columns))
+        print(f"{name:<9}" + "".join(f"{counts.get(c, '-'):>20}" for c in columns))
     for name, (_, feed) in results.items():
         if feed:
             print(f"{name} feed: " + ", ".join(f"{k} {v}" for k, v in feed.items()))
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A SQLite store copied whole and consistent (its write-ahead log included), over
+    ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in (target, target.with_name(target.name + "-wal")):
+        leftover.unlink(missing_ok=True)
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    dst.close()
+    src.close()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
@@ -255,7 +256,13 @@ def night(
         raise typer.Exit(2) from None
     key_ring()  # the store keys, before any work: outside development mode never made up
     engine = open_engine(store)
-    drop_print = fingerprint(drop_dir)
+    started = time.perf_counter()
+    # the drop's digest (most of it the snapshot's) on the other core, while the store's
+    # line digests load: hashing a file lets go of the interpreter
+    with ThreadPoolExecutor(1, thread_name_prefix="fingerprint") as pool:
+        printing = pool.submit(fingerprint, drop_dir)
+        known = known_digests(engine)  # read once: the night compares the snapshot with them
+        drop_print = printing.result()
     if (served := already_served(engine, drop_print)) is not None:  # before reading anything
         console.print(f"[yellow]unchanged[/]: this drop is already the served night ({served})")
         return
@@ -265,8 +272,6 @@ def night(
         def step(name: str) -> None:
             bar.update(task, advance=1, description=f"reading {name}")
 
-        started = time.perf_counter()
-        known = known_digests(engine)  # read once: the night compares the snapshot with them too
         extract = read_drop(
             drop_dir,
             arena_url=arena_url,

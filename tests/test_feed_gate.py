@@ -4,6 +4,7 @@ last one stays in force, while the night's cards publish."""
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -215,6 +216,40 @@ def test_without_stored_digests_or_with_broken_ones_the_rows_are_read(
         with engine.begin() as conn:  # as a store from before 0012, or a damaged value
             conn.execute(sa.update(t).values(**broken))
         assert known_digests(engine).keys == from_rows
+
+
+def test_a_map_stored_with_its_digests_run_together_is_read_as_none(
+    store_url: str, sample: Path
+) -> None:
+    """A store from before the digests were stored one per line: its map, check and all, is
+    not split wrongly but read as missing, so the rows are read."""
+    engine = _night_one_served(store_url, sample)
+    t = m.FeedSnapshotRow
+    with engine.begin() as conn:
+        digests, keys = conn.execute(sa.select(t.line_digests, t.line_keys)).one()
+        assert digests.count("\n") == keys.count("\n") > 300
+        run_together = digests.replace("\n", "")
+        check = feed._line_check(conn, run_together, keys)
+        conn.execute(sa.update(t).values(line_digests=run_together, line_check=check))
+        from_rows = digests_from_rows(conn, 1)
+    assert feed._unpacked(run_together, keys) is None
+    assert known_digests(engine).keys == from_rows
+
+
+def test_a_snapshot_is_pickled_without_the_map_it_was_read_against(
+    tmp_path: Path, sample: Path
+) -> None:
+    """The DAG keeps each step's extract as a pickle: the store's map (a million entries at
+    national scale) must not travel with the snapshot's."""
+    engine = _night_one_served(f"sqlite:///{tmp_path}/pickle.sqlite", sample)
+    known = known_digests(engine).keys
+    extract = read_drop(sample / "night2", feed_known=known)
+    assert extract.feed is not None and extract.feed.read_against is known
+    again = pickle.loads(pickle.dumps(extract))
+    assert again.feed.read_against is None
+    assert again.feed.unchanged == extract.feed.unchanged and len(again.feed.unchanged) > 300
+    assert [p.key for p in again.feed.persons] == [p.key for p in extract.feed.persons]
+    assert again.feed.lines == extract.feed.lines
 
 
 def test_a_person_deleted_behind_the_stored_map_is_read_again(store_url: str, sample: Path) -> None:

@@ -7,6 +7,7 @@ Field names follow the spec's PDL model, translated; every record keeps where it
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -151,10 +152,21 @@ class FeedSnapshot:
     digests: dict[str, str]
     unchanged: list[str] = field(default_factory=list)
     released: int = 0  # lines let go once the store held them (``release``)
+    # the map of stored digests the lines were skipped against (that very object), if any
+    read_against: Mapping[str, str] | None = field(default=None, repr=False)
 
     @property
     def lines(self) -> int:
         return len(self.persons) + len(self.unchanged) + self.released
+
+    def __getstate__(self) -> tuple[object, ...]:
+        """Pickled (the DAG keeps a step's extract) without ``read_against``: a million
+        entries, and in another process no longer that very object anyway."""
+        return tuple(None if n == "read_against" else getattr(self, n) for n in self.__slots__)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        for name, value in zip(self.__slots__, state, strict=True):
+            object.__setattr__(self, name, value)
 
     def release(self) -> None:
         """Let the persons and digests go once the store holds them: a full night held a
@@ -163,3 +175,4 @@ class FeedSnapshot:
         (``personkort.store.feed.snapshot_changes`` refuses it)."""
         self.released = self.lines
         self.persons, self.digests, self.unchanged = [], {}, []
+        self.read_against = None

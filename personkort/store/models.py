@@ -335,7 +335,7 @@ class FeedSnapshotRow(Base):
     as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     persons: Mapped[int] = mapped_column(Integer)
     # Every line digest of the snapshot persons the night left in force (32 hex characters
-    # each, run together) and their keys, in the same order ("\n" between): the next night's
+    # each) and their keys, in the same order, "\n" between the items of each: the next night's
     # reader loads these two values instead of a million rows. ``line_check``: how many open
     # rows, the sum of their ids and a digest of the two values, as written; the map is used
     # only while they still hold (personkort/store/feed.py: known_digests). Kept on the
