@@ -17,7 +17,15 @@ from adapters.drop import fingerprint
 from personkort.nightly import run_night
 from personkort.store import feed, open_engine
 from personkort.store import models as m
-from personkort.store.feed import canonical, digests_from_rows, known_digests, snapshot_in_force
+from personkort.store.feed import (
+    StaleRead,
+    canonical,
+    digests_from_rows,
+    digests_in_force,
+    known_digests,
+    snapshot_changes,
+    snapshot_in_force,
+)
 from personkort.store.nights import published_night, visible
 
 
@@ -234,6 +242,22 @@ def test_a_map_stored_with_its_digests_run_together_is_read_as_none(
         from_rows = digests_from_rows(conn, 1)
     assert feed._unpacked(run_together, keys) is None
     assert known_digests(engine).keys == from_rows
+
+
+def test_a_snapshot_compared_with_a_let_go_map_is_refused(tmp_path: Path, sample: Path) -> None:
+    """A map let go after one night's write (a night that then failed, say) must not pass as
+    the very map a second snapshot was read against: compared line by line with what is left,
+    that snapshot is refused, and no stored person counts as gone."""
+    engine = _night_one_served(f"sqlite:///{tmp_path}/let-go.sqlite", sample)
+    stored = known_digests(engine)
+    extract = read_drop(sample / "night2", feed_known=stored.keys)
+    assert extract.feed is not None and len(extract.feed.unchanged) > 300
+    stored.release()
+    with engine.connect() as conn:
+        current = digests_in_force(conn, stored)
+    assert current is stored.keys and current == {}
+    with pytest.raises(StaleRead):
+        snapshot_changes(extract.feed, current)
 
 
 def test_a_snapshot_is_pickled_without_the_map_it_was_read_against(

@@ -75,9 +75,11 @@ class StoredDigests:
     keys: dict[str, str]  # line digest -> person key (the reader's ``known``)
 
     def release(self) -> None:
-        """Empty the map once the night has written the snapshot: a million entries, which
-        the caller holds all night otherwise (the reader and the night are done with it)."""
-        self.keys.clear()
+        """Let the map go once the night has written the snapshot: a million entries, which
+        the caller holds all night otherwise (the reader and the night are done with it). It
+        is replaced, not emptied: a snapshot read against the old map and compared with this
+        one must be checked line by line (``snapshot_changes``), and then it is refused."""
+        object.__setattr__(self, "keys", {})  # frozen: its one change, made on purpose
 
 
 DIGEST_CHARS = 32  # a line digest's hex characters (line_digest: 16 bytes)
