@@ -163,7 +163,7 @@ def _unpacked(digests: str, keys: str) -> dict[str, str] | None:
     Both are split, not cut in a loop: a million slices took seconds of the night."""
     cut = digests.split("\n") if digests else []
     split = keys.split("\n") if keys else []
-    if len(cut) != len(split) or len(digests) != (DIGEST_CHARS + 1) * len(cut) - 1:
+    if len(cut) != len(split) or len(digests) != max((DIGEST_CHARS + 1) * len(cut) - 1, 0):
         return None  # also a map stored run together, before the digests were split too
     return dict(zip(cut, split, strict=True))
 
