@@ -14,6 +14,8 @@ import sqlalchemy as sa
 
 from adapters import read_drop
 from adapters.drop import fingerprint
+from personkort import nightly
+from personkort.feed.records import FeedSnapshot
 from personkort.nightly import run_night
 from personkort.store import feed, open_engine
 from personkort.store import models as m
@@ -244,20 +246,113 @@ def test_a_map_stored_with_its_digests_run_together_is_read_as_none(
     assert known_digests(engine).keys == from_rows
 
 
-def test_a_snapshot_compared_with_a_let_go_map_is_refused(tmp_path: Path, sample: Path) -> None:
-    """A map let go after one night's write (a night that then failed, say) must not pass as
-    the very map a second snapshot was read against: compared line by line with what is left,
-    that snapshot is refused, and no stored person counts as gone."""
+def test_a_snapshot_compared_after_its_map_was_let_go_is_checked_against_the_rows(
+    tmp_path: Path, sample: Path
+) -> None:
+    """A map let go after one night's write (a night that then failed, say) is no longer the
+    store's persons: a snapshot read against it is compared with the rows, line by line (an
+    emptied map passed as the very map it was read against, and no stored person counted as
+    gone); against a map that does not hold its skipped lines, it is refused."""
     engine = _night_one_served(f"sqlite:///{tmp_path}/let-go.sqlite", sample)
     stored = known_digests(engine)
     extract = read_drop(sample / "night2", feed_known=stored.keys)
     assert extract.feed is not None and len(extract.feed.unchanged) > 300
+    expected = snapshot_changes(extract.feed, stored.keys)
     stored.release()
     with engine.connect() as conn:
         current = digests_in_force(conn, stored)
-    assert current is stored.keys and current == {}
+        assert current is not stored.keys and current == digests_from_rows(conn, 1)
+    assert snapshot_changes(extract.feed, current) == expected
     with pytest.raises(StaleRead):
-        snapshot_changes(extract.feed, current)
+        snapshot_changes(extract.feed, stored.keys)  # the emptied map, checked
+
+
+def test_a_night_retried_with_a_let_go_map_reads_the_rows_and_duplicates_no_one(
+    tmp_path: Path, sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A night that fails after its feed write lets the map go; retried with the same
+    StoredDigests (the drop read again, as StaleRead says), it must compare with the rows,
+    not with the emptied map: compared with nothing, every person was written a second open
+    row (an attack review's finding, older than the map's release)."""
+    engine = _night_one_served(f"sqlite:///{tmp_path}/retry.sqlite", sample)
+    second = sample / "night2"
+    stored = known_digests(engine)
+
+    def crash(*_: object, **__: object) -> None:
+        raise RuntimeError("reconciliation failed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(nightly, "_reconcile", crash)
+        with pytest.raises(RuntimeError):
+            run_night(
+                engine,
+                read_drop(second, feed_known=stored.keys),
+                drop_dir=str(second),
+                fingerprint=fingerprint(second),
+                feed_digests=stored,
+            )
+    assert stored.released and not stored.keys
+    retried = run_night(
+        engine,
+        read_drop(second, feed_known=stored.keys),
+        drop_dir=str(second),
+        fingerprint=fingerprint(second),
+        feed_digests=stored,
+    )
+    assert retried.status == "published" and retried.counts["feed"]["status"] == "read"
+    t = m.FeedPersonRow
+    with engine.connect() as conn:
+        doubled = conn.execute(
+            sa.select(t.person_key)
+            .where(t.valid_to.is_(None))
+            .group_by(t.person_key)
+            .having(sa.func.count() > 1)
+        ).all()
+    assert doubled == []
+    plain = _night_one_served(f"sqlite:///{tmp_path}/plain.sqlite", sample)
+    uninterrupted = run_night(
+        plain, read_drop(second), drop_dir=str(second), fingerprint=fingerprint(second)
+    )
+    assert retried.counts["feed"] == uninterrupted.counts["feed"]
+    assert _feed_rows(engine) == _feed_rows(plain)
+
+
+def test_the_map_handed_out_cannot_be_changed_and_one_written_short_is_not_used(
+    store_url: str, sample: Path
+) -> None:
+    """The night trusts a snapshot read against the very map it compares with: that map is
+    read-only. A stored map with fewer entries than open rows (its check made to match) is
+    not used: its missing persons' lines would be parsed and written again beside their
+    rows."""
+    engine = _night_one_served(store_url, sample)
+    known = known_digests(engine)
+    with pytest.raises(TypeError):
+        known.keys["0" * 32] = "00000000000"  # type: ignore[index]
+    t = m.FeedSnapshotRow
+    with engine.begin() as conn:
+        digests, keys = conn.execute(sa.select(t.line_digests, t.line_keys)).one()
+        short_digests, short_keys = digests.split("\n", 1)[1], keys.split("\n", 1)[1]
+        check = feed._line_check(conn, short_digests, short_keys)  # counts the rows: one more
+        conn.execute(
+            sa.update(t).values(line_digests=short_digests, line_keys=short_keys, line_check=check)
+        )
+        from_rows = digests_from_rows(conn, 1)
+    assert feed._unpacked(short_digests, short_keys) is not None  # it pairs up
+    assert known_digests(engine).keys == from_rows  # but the rows are read
+
+
+def test_a_snapshot_pickled_before_read_against_unpickles(tmp_path: Path, sample: Path) -> None:
+    """The DAG's work files outlive a deploy: a snapshot pickled by code without the field
+    (the default state of a class with slots) still loads, and one pickled now has that
+    default form, which such code reads too."""
+    snapshot = read_drop(sample / "night1").feed
+    assert snapshot is not None
+    state = snapshot.__getstate__()
+    assert state[0] is None and "read_against" not in state[1]
+    older = (None, {n: getattr(snapshot, n) for n in FeedSnapshot.__slots__ if n != "read_against"})
+    again = FeedSnapshot.__new__(FeedSnapshot)
+    again.__setstate__(older)
+    assert again == snapshot and again.read_against is None
 
 
 def test_a_snapshot_is_pickled_without_the_map_it_was_read_against(

@@ -153,20 +153,24 @@ class FeedSnapshot:
     unchanged: list[str] = field(default_factory=list)
     released: int = 0  # lines let go once the store held them (``release``)
     # the map of stored digests the lines were skipped against (that very object), if any
-    read_against: Mapping[str, str] | None = field(default=None, repr=False)
+    read_against: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def lines(self) -> int:
         return len(self.persons) + len(self.unchanged) + self.released
 
-    def __getstate__(self) -> tuple[object, ...]:
+    def __getstate__(self) -> tuple[None, dict[str, object]]:
         """Pickled (the DAG keeps a step's extract) without ``read_against``: a million
-        entries, and in another process no longer that very object anyway."""
-        return tuple(None if n == "read_against" else getattr(self, n) for n in self.__slots__)
+        entries, and in another process no longer that very object anyway. The state has
+        the default form of a class with slots, which code before this field reads too."""
+        return None, {n: getattr(self, n) for n in self.__slots__ if n != "read_against"}
 
-    def __setstate__(self, state: tuple[object, ...]) -> None:
-        for name, value in zip(self.__slots__, state, strict=True):
-            object.__setattr__(self, name, value)
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        _, values = state
+        self.read_against = None
+        for name, value in values.items():
+            if name in self.__slots__ and name != "read_against":
+                object.__setattr__(self, name, value)
 
     def release(self) -> None:
         """Let the persons and digests go once the store holds them: a full night held a

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, filterfalse
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,14 +73,23 @@ class StoredDigests:
     compares tonight's snapshot with them without reading them again."""
 
     night: int | None  # the served night they were read at
-    keys: dict[str, str]  # line digest -> person key (the reader's ``known``)
+    # line digest -> person key (the reader's ``known``), read-only: a night that compares a
+    # snapshot with the very map it was read against trusts that the map did not change
+    keys: Mapping[str, str]
+    released: bool = False  # let go after a night's write: no longer the store's persons
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.keys, MappingProxyType):
+            object.__setattr__(self, "keys", MappingProxyType(self.keys))
 
     def release(self) -> None:
         """Let the map go once the night has written the snapshot: a million entries, which
-        the caller holds all night otherwise (the reader and the night are done with it). It
-        is replaced, not emptied: a snapshot read against the old map and compared with this
-        one must be checked line by line (``snapshot_changes``), and then it is refused."""
-        object.__setattr__(self, "keys", {})  # frozen: its one change, made on purpose
+        the caller holds all night otherwise (the reader and the night are done with it).
+        Replaced, not emptied, and marked: a later night handed it reads the rows again
+        (``digests_in_force``), and a snapshot read against the old map is checked line by
+        line (``snapshot_changes``)."""
+        object.__setattr__(self, "keys", MappingProxyType({}))  # frozen: changed on purpose
+        object.__setattr__(self, "released", True)
 
 
 DIGEST_CHARS = 32  # a line digest's hex characters (line_digest: 16 bytes)
@@ -111,7 +121,10 @@ def known_digests(engine: sa.Engine) -> StoredDigests:
             and stored.line_check == _line_check(conn, stored.line_digests, stored.line_keys)
         ):
             unpacked = _unpacked(stored.line_digests, stored.line_keys)
-            if unpacked is not None:
+            # as many entries as open rows (the check's count): a map written short would
+            # leave its missing persons' lines parsed and written again beside their rows
+            rows = stored.line_check.split(":", 1)[0]
+            if unpacked is not None and rows == str(len(unpacked)):
                 return StoredDigests(served, unpacked)
         return StoredDigests(served, digests_from_rows(conn, served))
 
@@ -168,12 +181,13 @@ def _unpacked(digests: str, keys: str) -> dict[str, str] | None:
     return dict(zip(cut, split, strict=True))
 
 
-def digests_in_force(conn: sa.Connection, stored: StoredDigests | None) -> dict[str, str]:
+def digests_in_force(conn: sa.Connection, stored: StoredDigests | None) -> Mapping[str, str]:
     """The store's persons by line digest for a night that holds the lease: ``stored`` if it
     was read at the night still served (the rows it saw are unchanged: a later night's rows
-    are not visible at it, and a dead one's were rolled back), else read again."""
+    are not visible at it, and a dead one's were rolled back) and not let go since, else
+    read again."""
     served = published_night(conn)
-    if stored is not None and stored.night == served:
+    if stored is not None and not stored.released and stored.night == served:
         return stored.keys
     return digests_from_rows(conn, served or 0)  # none is visible at night 0
 
@@ -190,10 +204,10 @@ class SnapshotChanges:
 
     gone: frozenset[str]
     fresh: list[tuple[FeedPerson, str]]
-    current: dict[str, str]  # the store's persons compared with (digest -> key)
+    current: Mapping[str, str]  # the store's persons compared with (digest -> key)
 
 
-def snapshot_changes(snapshot: FeedSnapshot, current: dict[str, str]) -> SnapshotChanges:
+def snapshot_changes(snapshot: FeedSnapshot, current: Mapping[str, str]) -> SnapshotChanges:
     """Tonight's snapshot against the store's persons (``current``: digest → key). StaleRead
     if a line was left unparsed for a person the store does not hold: writing would lose
     that person."""
