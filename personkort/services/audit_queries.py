@@ -10,7 +10,6 @@ import datetime as dt
 import difflib
 import io
 import re
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from personkort.audit.export import to_cef
 from personkort.ident import normalise
 from personkort.policy.engine import Caseworker
 from personkort.services import events
-from personkort.services.errors import Invalid, NotFound, missing_role, store_errors
+from personkort.services.errors import Invalid, NotFound, missing_role, new_trace, store_errors
 from personkort.store import policies
 
 ROLE = "revisor"
@@ -132,7 +131,7 @@ class AuditQueryService:
             # Nothing else is a number the log can hold; such a text (a lone control
             # character, say) could not even be recorded as the search's own event (503).
             raise Invalid("ugyldig_ident", "An identity number is 11 digits.")
-        trace = uuid.uuid4().hex
+        trace = new_trace()
         asked = {k: v for k, v in vars_of(search).items() if v is not None and k != "ident"}
         events.record(
             self.audit,
@@ -183,7 +182,7 @@ class AuditQueryService:
         number = normalise(ident)
         if not ELEVEN_DIGITS.fullmatch(number):
             raise Invalid("ugyldig_ident", "An identity number is 11 digits.")
-        trace = uuid.uuid4().hex
+        trace = new_trace()
         events.record(
             self.audit,
             "audit_search",
@@ -269,7 +268,7 @@ class AuditQueryService:
         return "".join(lines)
 
     def _seen(self, worker: Caseworker, what: dict[str, Any]) -> None:
-        trace = uuid.uuid4().hex
+        trace = new_trace()
         details = {"filters": what, "by_person": False, "trace_id": trace}
         events.record(self.audit, "audit_search", worker, details, trace_id=trace)
 

@@ -8,7 +8,6 @@ event are stored in one transaction, or neither is; searches and refusals are au
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from personkort.services.errors import (
     Invalid,
     NotFound,
     missing_role,
+    new_trace,
     store_errors,
     too_many,
 )
@@ -82,7 +82,7 @@ class ConsentService:
         """``on_card``: the number the caseworker opened the card with (the page's form); the
         consent's number must be one of that card's verified numbers, so a consent is never
         registered on another person than the one at the desk."""
-        trace, clean = uuid.uuid4().hex, purpose_of(purpose)
+        trace, clean = new_trace(), purpose_of(purpose)
         self._role(worker, trace)
         number = self._number(ident)
         card = self._open(worker, number, clean, trace, "consent_register")
@@ -132,7 +132,7 @@ class ConsentService:
     def withdraw(
         self, worker: Caseworker, consent_id: int, purpose: str | None = None
     ) -> ConsentView:
-        trace, clean = uuid.uuid4().hex, purpose_of(purpose)
+        trace, clean = new_trace(), purpose_of(purpose)
         self._role(worker, trace)
         with store_errors(trace), self.engine.connect() as conn:
             record = repository.get(conn, consent_id)
@@ -163,7 +163,7 @@ class ConsentService:
         self, worker: Caseworker, ident: str, purpose: str | None = None
     ) -> list[ConsentView]:
         """The consents given to the caller's office under any of the person's numbers."""
-        trace, clean = uuid.uuid4().hex, purpose_of(purpose)
+        trace, clean = new_trace(), purpose_of(purpose)
         self._role(worker, trace)
         card = self._open(worker, self._number(ident), clean, trace, "consent_search")
         with store_errors(trace), self.engine.connect() as conn:

@@ -10,7 +10,6 @@ facts again at its next lookup: a raised marker counts at once.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ from personkort.feed.records import FeedEvent
 from personkort.policy.engine import Caseworker
 from personkort.records import Quarantined
 from personkort.services import events
-from personkort.services.errors import missing_role, store_errors
+from personkort.services.errors import missing_role, new_trace, store_errors
 from personkort.store import feed
 from personkort.store.crypto import KeyRing, key_ring
 
@@ -111,7 +110,7 @@ class FeedEventService:
     def admit(self, caller: Caseworker, source: str = "api") -> str:
         """The caller's role, before anything of the batch is read: a refusal is audited and
         raised. Returns the batch's trace id."""
-        trace = uuid.uuid4().hex
+        trace = new_trace()
         if ROLE not in caller.roles:
             events.record(
                 self.audit,

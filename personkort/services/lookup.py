@@ -15,7 +15,6 @@ import datetime as dt
 import logging
 import re
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from personkort.services.errors import (
     Invalid,
     NotFound,
     missing_role,
+    new_trace,
     store_unavailable,
     too_many,
 )
@@ -172,7 +172,7 @@ class LookupService:
     def _by_ident(
         self, worker: Caseworker, ident: str, purpose: str | None, *, with_gaps: bool
     ) -> CardPage:
-        clean, trace = purpose_of(purpose), uuid.uuid4().hex
+        clean, trace = purpose_of(purpose), new_trace()
         number = normalise(ident)
         if not ELEVEN_DIGITS.fullmatch(number):
             # Not a number any card can hold: nobody is looked up (and nothing to audit).
@@ -194,7 +194,7 @@ class LookupService:
     ) -> dict[str, Any] | Moved:
         """A card by its id (a bookmark). A merged-away id answers where the card went, after
         the role check and with an audit event of its own."""
-        clean, trace = purpose_of(purpose), uuid.uuid4().hex
+        clean, trace = purpose_of(purpose), new_trace()
         self._admit(worker, trace, clean, card_id=card_id)
         found = self._read(lambda: self.cards.by_card_id(card_id, worker.pid), trace)
         if found.card is None:

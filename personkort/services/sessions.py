@@ -8,13 +8,12 @@ cannot answer ends nothing and opens nothing: the page is refused (fail closed).
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 
 from personkort.audit import AuditLog, begin_write
 from personkort.policy.engine import Caseworker
 from personkort.services import events
-from personkort.services.errors import store_errors
+from personkort.services.errors import new_trace, store_errors
 from personkort.store import Engine, StoreError
 from personkort.store import sessions as repository
 
@@ -26,7 +25,7 @@ class SessionService:
         self.clock = clock
 
     def end(self, worker: Caseworker, jti: str, expires_at: dt.datetime) -> None:
-        trace = uuid.uuid4().hex
+        trace = new_trace()
         with store_errors(trace), begin_write(self.engine) as conn:
             repository.end(conn, jti, expires_at, self.clock())
             events.record(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,7 +24,14 @@ import sqlalchemy as sa
 from personkort.audit import AuditLog, begin_write
 from personkort.policy.engine import Caseworker
 from personkort.services import events
-from personkort.services.errors import Conflict, Invalid, NotFound, missing_role, store_errors
+from personkort.services.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    missing_role,
+    new_trace,
+    store_errors,
+)
 from personkort.store import queries, reviews
 from personkort.store.quarantine import QuarantineItem, quarantine_rows
 from personkort.store.reviews import RecordView, Ruling
@@ -281,7 +287,7 @@ class StewardService:
             raise Invalid("kommentar_mangler", "A comment is required.")
         if seen is not None and seen != NONE_SEEN and not seen.isdigit():
             raise Invalid("ugyldig_versjon", "seen is a ruling id or 'none'.")
-        trace = uuid.uuid4().hex
+        trace = new_trace()
         now = self.clock()
         details: dict[str, Any] = {
             "record_a": record_a,
