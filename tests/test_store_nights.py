@@ -3,12 +3,14 @@ Every test runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from adapters import read_drop
 from adapters.drop import fingerprint
@@ -16,6 +18,7 @@ from personkort.nightly import run_night
 from personkort.reconcile import pairwise_score, record_key
 from personkort.store import models as m
 from personkort.store import open_engine, queries
+from personkort.store.nights import driver_insert
 from simulator import simulate
 from tests.conftest import read_csv
 
@@ -295,3 +298,77 @@ def test_a_night_written_in_small_chunks_stores_what_one_written_whole_stores(
     assert sorted(queries.links(chunked)) == sorted(queries.links(whole))
     assert _cards_by_records(chunked) == _cards_by_records(whole)
     assert _current_match_keys(chunked) == _current_match_keys(whole)
+
+
+_FEED_PERSON = {
+    "person_key": "01010012345",
+    "digest": "0" * 32,
+    "location": "folkeregister:line:1",
+    "given_names": "Åse Marie",
+    "middle_name": None,
+    "surname": "Ødegård",
+    "birth_date": dt.date(1970, 1, 1),
+    "gradering": "STRENGT_FORTROLIG",
+    "death_date": None,
+    "changed_at": dt.datetime(2026, 11, 20, 1, 10, 0, 123456, tzinfo=dt.UTC),
+    "idents": [["01010012345", "FNR", True], ["41010012345", "DNR", False]],
+    "numbers": 2,
+    "relations": [["02020054321", "MOR"]],
+    "valid_from": 1,
+}
+
+
+def test_the_drivers_insert_stores_what_sqlalchemys_insert_stores(store_url: str) -> None:
+    """A full night's feed rows go through the driver, each value through its column's own
+    bind processor: read back, a row so written equals one written through SQLAlchemy (dates,
+    an aware time, JSON lists, a NULL), on each database."""
+    engine = open_engine(store_url)
+    t = m.FeedPersonRow
+    names = list(_FEED_PERSON)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(t), [dict(_FEED_PERSON, person_key="a")])
+        driver_insert(conn, t, names, [tuple(dict(_FEED_PERSON, person_key="b").values())])
+    with engine.connect() as conn:
+        rows = {r.person_key: r for r in conn.execute(sa.select(t))}
+    assert set(rows) == {"a", "b"}
+    through_sqlalchemy, through_driver = (
+        {name: getattr(rows[k], name) for name in names if name != "person_key"} for k in "ab"
+    )
+    assert through_driver == through_sqlalchemy
+    assert through_driver["changed_at"] == _FEED_PERSON["changed_at"]
+    assert through_driver["idents"] == _FEED_PERSON["idents"]
+
+
+class _Defaulted(DeclarativeBase):
+    pass
+
+
+class _WithDefault(_Defaulted):
+    __tablename__ = "with_default"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    made: Mapped[str] = mapped_column(sa.String(8), default="python")
+
+
+def test_the_drivers_insert_refuses_a_column_it_would_write_without_its_default() -> None:
+    engine = sa.create_engine("sqlite://")
+    _Defaulted.metadata.create_all(engine)
+    with engine.begin() as conn, pytest.raises(ValueError, match="exactly its columns"):
+        driver_insert(conn, _WithDefault, ["kind"], [("a",)])  # type: ignore[arg-type]
+    with engine.connect() as conn:  # the insert commits as it breathes, on SQLite
+        driver_insert(conn, _WithDefault, ["kind", "made"], [("a", "given")])  # type: ignore[arg-type]
+        assert conn.execute(sa.select(_WithDefault.made)).scalar() == "given"
+
+
+def test_a_row_the_database_refuses_through_the_driver_is_sqlalchemys_error(
+    store_url: str,
+) -> None:
+    """The night's failure path handles SQLAlchemy's errors; nothing of the transaction stays."""
+    engine = open_engine(store_url)
+    row = dict(_FEED_PERSON, surname=None)  # NOT NULL
+    with pytest.raises(sa.exc.DatabaseError), engine.begin() as conn:
+        driver_insert(
+            conn, m.FeedPersonRow, list(row), [tuple(_FEED_PERSON.values()), tuple(row.values())]
+        )
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(m.FeedPersonRow)).scalar() == 0

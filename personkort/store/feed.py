@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, filterfalse
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -44,7 +45,7 @@ from personkort.store.crypto import KeyRing, context
 from personkort.store.nights import (
     _chunks,
     _close,
-    _insert,
+    driver_insert,
     driver_rows,
     published_night,
     visible,
@@ -265,36 +266,35 @@ def write_snapshot(
 ) -> FeedWrite:
     """Write tonight's snapshot beside the served one: a person whose line is gone is closed,
     one whose line is new is written; an unchanged line (parsed or not) writes nothing."""
-    gone, written = changes.gone, changes.fresh
+    gone = changes.gone
+    # in key order: each person's rows then go to the end of the tables' key indexes, not to
+    # a random page of them (a full night writes millions; a random page each was most of it)
+    written = sorted(changes.fresh, key=itemgetter(1))
     digests = snapshot.digests
     changed = sum(1 for _, key in written if key in gone)
     stale = sorted(gone)
     _close(conn, m.FeedPersonRow, m.FeedPersonRow.person_key, stale, night)
     _close(conn, m.FeedIdentRow, m.FeedIdentRow.person_key, stale, night)
     _close(conn, m.FeedRelationRow, m.FeedRelationRow.holder, stale, night)
-    # rows made as they are written (generators): a full snapshot's, whole, were millions of dicts
-    _insert(
+    # rows made as they are written (generators): a full snapshot's, whole, were millions of
+    # tuples; through the driver: SQLAlchemy's handling of each row took longer than SQLite
+    driver_insert(
         conn,
         m.FeedPersonRow,
+        PERSON_COLUMNS,
         (_person_row(p, key, digests.get(key, ""), night) for p, key in written),
     )
-    _insert(
+    driver_insert(
         conn,
         m.FeedIdentRow,
-        (
-            {"number": i.number, "person_key": key, "valid_from": night}
-            for p, key in written
-            for i in p.idents
-        ),
+        ("number", "person_key", "valid_from"),
+        ((i.number, key, night) for p, key in written for i in p.idents),
     )
-    _insert(
+    driver_insert(
         conn,
         m.FeedRelationRow,
-        (
-            {"holder": key, "related": r.related, "role": r.role.value, "valid_from": night}
-            for p, key in written
-            for r in p.relations
-        ),
+        ("holder", "related", "role", "valid_from"),
+        ((key, r.related, r.role.value, night) for p, key in written for r in p.relations),
     )
     kept = ((d, key) for d, key in changes.current.items() if key not in gone)
     line_digests, line_keys = _packed(chain(kept, ((digests[key], key) for _, key in written)))
@@ -324,23 +324,42 @@ def write_snapshot(
     return FeedWrite(snapshot.lines, len(written) - changed, changed, len(gone) - changed)
 
 
-def _person_row(p: FeedPerson, key: str, digest: str, night: int) -> dict[str, Any]:
-    return {
-        "person_key": key,
-        "digest": digest,
-        "location": p.location,
-        "given_names": p.given_names,
-        "middle_name": p.middle_name,
-        "surname": p.surname,
-        "birth_date": p.birth_date,
-        "gradering": p.gradering.value,
-        "death_date": p.death_date,
-        "changed_at": p.changed_at,
-        "idents": [[i.number, i.type, i.in_use] for i in p.idents],
-        "numbers": len(p.idents),
-        "relations": [[r.related, r.role.value] for r in p.relations],
-        "valid_from": night,
-    }
+PERSON_COLUMNS = (
+    "person_key",
+    "digest",
+    "location",
+    "given_names",
+    "middle_name",
+    "surname",
+    "birth_date",
+    "gradering",
+    "death_date",
+    "changed_at",
+    "idents",
+    "numbers",
+    "relations",
+    "valid_from",
+)
+
+
+def _person_row(p: FeedPerson, key: str, digest: str, night: int) -> tuple[Any, ...]:
+    """A snapshot person's row, in ``PERSON_COLUMNS``' order."""
+    return (
+        key,
+        digest,
+        p.location,
+        p.given_names,
+        p.middle_name,
+        p.surname,
+        p.birth_date,
+        p.gradering.value,
+        p.death_date,
+        p.changed_at,
+        [[i.number, i.type, i.in_use] for i in p.idents],
+        len(p.idents),
+        [[r.related, r.role.value] for r in p.relations],
+        night,
+    )
 
 
 def _person(row: sa.Row) -> FeedPerson:

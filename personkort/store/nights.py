@@ -608,3 +608,54 @@ def _insert(conn: sa.Connection, table: type[m.Base], rows: Iterable[dict[str, A
         conn.execute(sa.insert(table), chunk)
         _breathe(conn)
     _breathe(conn, force=True)  # what the caller computes next must not hold the lock
+
+
+def driver_insert(
+    conn: sa.Connection,
+    table: type[m.Base],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> None:
+    """Rows of ``table`` (each a tuple in ``columns``' order) through the driver's
+    executemany, in the connection's transaction, chunked and breathing like ``_insert``. A
+    full night's feed is millions of rows, and SQLAlchemy's handling of each row's parameters
+    took longer than the database did. Each value passes its column's own bind processor (the
+    one SQLAlchemy applies), so what is stored is the same; a driver error is raised as
+    SQLAlchemy's."""
+    dialect = conn.dialect
+    names = list(columns)
+    statement = sa.insert(table).compile(dialect=dialect, column_keys=names)
+    if set(statement.binds) != set(names):  # a column's default would need SQLAlchemy
+        raise ValueError(f"driver_insert writes exactly its columns, not {sorted(statement.binds)}")
+    order = statement.positiontup
+    place = [names.index(name) for name in order] if order is not None else None
+    columns_of = table.__table__.c  # type: ignore[attr-defined]
+    processors = [
+        (i, process)
+        for i, name in enumerate(names)
+        if (process := columns_of[name].type.dialect_impl(dialect).bind_processor(dialect))
+    ]
+    sql = str(statement)
+    dbapi = dialect.loaded_dbapi
+    size = SQLITE_CHUNK if dialect.name == "sqlite" else CHUNK
+    for chunk in _chunks(rows, size):
+        values = [list(row) for row in chunk]
+        for row in values:
+            for i, process in processors:
+                row[i] = process(row[i])
+        params: list[Any] = (
+            [tuple(row[i] for i in place) for row in values]
+            if place is not None
+            else [dict(zip(names, row, strict=True)) for row in values]
+        )
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(sql, params)
+        except dbapi.Error as exc:
+            if isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError):
+                raise sa.exc.OperationalError(sql, None, exc) from exc
+            raise sa.exc.DatabaseError(sql, None, exc) from exc
+        finally:
+            cursor.close()
+        _breathe(conn)
+    _breathe(conn, force=True)
