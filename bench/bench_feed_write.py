@@ -8,7 +8,8 @@ night1/, as bench_night.py writes it), then, each round, writes its persons, num
 relations into a fresh embedded SQLite store each way, in a rotated order so the machine's
 drift spreads over all four. Only the inserts are timed (what ``write_snapshot`` does for a
 full night, without closing rows or the digest map). The ways: "sqlalchemy, file order" is
-the write before the ninth session; "driver, key order" is ``write_snapshot``'s now.
+the write before the ninth session; "driver, file order" is ``write_snapshot``'s now (key
+order, tried for the tables' key indexes, was no faster: docs/benchmarks.md, "Ninth session").
 """
 
 from __future__ import annotations
