@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import sqlite3
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -372,3 +375,28 @@ def test_a_row_the_database_refuses_through_the_driver_is_sqlalchemys_error(
         )
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(m.FeedPersonRow)).scalar() == 0
+
+
+def test_the_drivers_insert_commits_as_it_breathes_as_sqlalchemys_insert_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a night commits its rows a chunk at a time, so lookups are not stalled for
+    the whole write. A driver insert first on a connection (a full night's feed: nothing to
+    close) began the driver's transaction behind SQLAlchemy's back, whose commits then did
+    nothing: each chunk must be committed, visible to another connection as it is written."""
+    monkeypatch.setattr("personkort.store.nights.SQLITE_CHUNK", 2)
+    monkeypatch.setattr("personkort.store.nights.BREATHE", 0.0)
+    engine = open_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    seen: list[int] = []
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for n in range(6):
+            with sqlite3.connect(tmp_path / "store.sqlite") as other:
+                seen.append(other.execute("SELECT count(*) FROM feed_person").fetchone()[0])
+            yield tuple(dict(_FEED_PERSON, person_key=f"p{n}").values())
+
+    with engine.connect() as conn:
+        driver_insert(conn, m.FeedPersonRow, list(_FEED_PERSON), rows())
+        with sqlite3.connect(tmp_path / "store.sqlite") as other:
+            seen.append(other.execute("SELECT count(*) FROM feed_person").fetchone()[0])
+    assert seen == [0, 0, 2, 2, 4, 4, 6]  # before each row is made, then after the insert

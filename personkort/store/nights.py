@@ -648,6 +648,11 @@ def driver_insert(
             if place is not None
             else [dict(zip(names, row, strict=True)) for row in values]
         )
+        if not conn.in_transaction():
+            # the driver begins one of its own; begun here too, so the breathing commit below
+            # (SQLAlchemy's) commits it: unknown to SQLAlchemy, a full night's feed was one
+            # transaction, holding SQLite's write lock for the whole write
+            conn.begin()
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(sql, params)
