@@ -19,44 +19,17 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from adapters.folkeregister import read_snapshot
 from personkort.feed.records import FeedPerson
-from personkort.store import models as m
 from personkort.store import open_engine
-from personkort.store.feed import PERSON_COLUMNS, _person_row
+from personkort.store.feed import snapshot_rows
 from personkort.store.nights import _insert, driver_insert
 from simulator import simulate
 
-IDENT_COLUMNS = ("number", "person_key", "valid_from")
-RELATION_COLUMNS = ("holder", "related", "role", "valid_from")
 NIGHT = 1
-
-Rows = Callable[[], Iterable[tuple[Any, ...]]]
-
-
-def tables(persons: Sequence[FeedPerson]) -> list[tuple[type[m.Base], tuple[str, ...], Rows]]:
-    """The three feed tables' rows for ``persons``, in their order, as tuples."""
-    return [
-        (
-            m.FeedPersonRow,
-            PERSON_COLUMNS,
-            lambda: (_person_row(p, p.key, "0" * 32, NIGHT) for p in persons),
-        ),
-        (
-            m.FeedIdentRow,
-            IDENT_COLUMNS,
-            lambda: ((i.number, p.key, NIGHT) for p in persons for i in p.idents),
-        ),
-        (
-            m.FeedRelationRow,
-            RELATION_COLUMNS,
-            lambda: ((p.key, r.related, r.role.value, NIGHT) for p in persons for r in p.relations),
-        ),
-    ]
 
 
 def write(store: str, persons: Sequence[FeedPerson], how: str) -> float:
@@ -64,11 +37,11 @@ def write(store: str, persons: Sequence[FeedPerson], how: str) -> float:
     engine = open_engine(store)
     started = time.perf_counter()
     with engine.connect() as conn:
-        for table, columns, rows in tables(persons):
+        for table, columns, rows in snapshot_rows([(p, p.key) for p in persons], {}, NIGHT):
             if how == "driver":
-                driver_insert(conn, table, columns, rows())
+                driver_insert(conn, table, columns, rows)
             else:
-                _insert(conn, table, (dict(zip(columns, row, strict=True)) for row in rows()))
+                _insert(conn, table, (dict(zip(columns, row, strict=True)) for row in rows))
         conn.commit()
     seconds = time.perf_counter() - started
     engine.dispose()

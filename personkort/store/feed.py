@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, filterfalse
 from types import MappingProxyType
@@ -272,26 +272,8 @@ def write_snapshot(
     _close(conn, m.FeedPersonRow, m.FeedPersonRow.person_key, stale, night)
     _close(conn, m.FeedIdentRow, m.FeedIdentRow.person_key, stale, night)
     _close(conn, m.FeedRelationRow, m.FeedRelationRow.holder, stale, night)
-    # rows made as they are written (generators): a full snapshot's, whole, were millions of
-    # tuples; through the driver: SQLAlchemy's handling of each row took longer than SQLite
-    driver_insert(
-        conn,
-        m.FeedPersonRow,
-        PERSON_COLUMNS,
-        (_person_row(p, key, digests.get(key, ""), night) for p, key in written),
-    )
-    driver_insert(
-        conn,
-        m.FeedIdentRow,
-        ("number", "person_key", "valid_from"),
-        ((i.number, key, night) for p, key in written for i in p.idents),
-    )
-    driver_insert(
-        conn,
-        m.FeedRelationRow,
-        ("holder", "related", "role", "valid_from"),
-        ((key, r.related, r.role.value, night) for p, key in written for r in p.relations),
-    )
+    for table, columns, rows in snapshot_rows(written, digests, night):
+        driver_insert(conn, table, columns, rows)
     kept = ((d, key) for d, key in changes.current.items() if key not in gone)
     line_digests, line_keys = _packed(chain(kept, ((digests[key], key) for _, key in written)))
     check = None
@@ -336,6 +318,36 @@ PERSON_COLUMNS = (
     "relations",
     "valid_from",
 )
+
+
+IDENT_COLUMNS = ("number", "person_key", "valid_from")
+RELATION_COLUMNS = ("holder", "related", "role", "valid_from")
+
+
+def snapshot_rows(
+    written: Sequence[tuple[FeedPerson, str]], digests: Mapping[str, str], night: int
+) -> list[tuple[type[m.Base], tuple[str, ...], Iterator[tuple[Any, ...]]]]:
+    """The three feed tables' rows for ``written`` (persons with their keys), each table with
+    its columns. Made as they are written (generators): a full snapshot's, whole, were
+    millions; through the driver (``driver_insert``): SQLAlchemy's handling of each row took
+    longer than SQLite."""
+    return [
+        (
+            m.FeedPersonRow,
+            PERSON_COLUMNS,
+            (_person_row(p, key, digests.get(key, ""), night) for p, key in written),
+        ),
+        (
+            m.FeedIdentRow,
+            IDENT_COLUMNS,
+            ((i.number, key, night) for p, key in written for i in p.idents),
+        ),
+        (
+            m.FeedRelationRow,
+            RELATION_COLUMNS,
+            ((key, r.related, r.role.value, night) for p, key in written for r in p.relations),
+        ),
+    ]
 
 
 def _person_row(p: FeedPerson, key: str, digest: str, night: int) -> tuple[Any, ...]:

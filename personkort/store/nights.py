@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from functools import cache
 from itertools import islice
@@ -602,10 +602,15 @@ def _close_all(conn: sa.Connection, table: type[m.Base], night: int) -> None:
 
 
 def _insert(conn: sa.Connection, table: type[m.Base], rows: Iterable[dict[str, Any]]) -> None:
-    # on SQLite a chunk's insert is part of a hold: smaller ones keep each hold near BREATHE
+    _in_chunks(conn, rows, lambda chunk: conn.execute(sa.insert(table), chunk))
+
+
+def _in_chunks(conn: sa.Connection, rows: Iterable[Any], write: Callable[[list[Any]], Any]) -> None:
+    """``write`` each chunk of ``rows``, breathing between them. On SQLite a chunk's insert
+    is part of a hold: smaller ones keep each hold near BREATHE."""
     size = SQLITE_CHUNK if conn.dialect.name == "sqlite" else CHUNK
     for chunk in _chunks(rows, size):
-        conn.execute(sa.insert(table), chunk)
+        write(chunk)
         _breathe(conn)
     _breathe(conn, force=True)  # what the caller computes next must not hold the lock
 
@@ -637,8 +642,8 @@ def driver_insert(
     ]
     sql = str(statement)
     dbapi = dialect.loaded_dbapi
-    size = SQLITE_CHUNK if dialect.name == "sqlite" else CHUNK
-    for chunk in _chunks(rows, size):
+
+    def write(chunk: list[Any]) -> None:
         values = [list(row) for row in chunk]
         for row in values:
             for i, process in processors:
@@ -649,7 +654,7 @@ def driver_insert(
             else [dict(zip(names, row, strict=True)) for row in values]
         )
         if not conn.in_transaction():
-            # the driver begins one of its own; begun here too, so the breathing commit below
+            # the driver begins one of its own; begun here too, so the breathing commit
             # (SQLAlchemy's) commits it: unknown to SQLAlchemy, a full night's feed was one
             # transaction, holding SQLite's write lock for the whole write
             conn.begin()
@@ -662,5 +667,5 @@ def driver_insert(
             raise sa.exc.DatabaseError(sql, None, exc) from exc
         finally:
             cursor.close()
-        _breathe(conn)
-    _breathe(conn, force=True)
+
+    _in_chunks(conn, rows, write)
