@@ -12,6 +12,11 @@ The personkort server is measured three ways: lookups of persons not yet looked 
 (every card read from the store), then, after a warm-up, the same fixed-rate and flat-out runs
 as the yardsticks. Each row carries the 1-minute load average when it ended: the machine's
 cores are shared with the database and the load generator, and often with others.
+
+Each row also gives the CPU time spent per answered request by the server's processes (the
+uvicorn parent and its workers) and by PostgreSQL's (every ``postgres`` process), read from
+``/proc`` before and after the run: on a shared machine those move less than the rates do,
+and they say which side a gap is on.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import httpx
 import sqlalchemy as sa
 
 from bench.api.client import Result, lookup_request, run_load
+
+Row = tuple[Result, float, float, float]  # result, load average, server and database CPU ms/request
 
 PORT = 18731
 PG = os.environ.get("PERSONKORT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -147,10 +154,69 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def measure(requests: list[bytes], **how: Any) -> tuple[Result, float]:
-    """One load run, and the 1-minute load average when it ended."""
+def _stat(pid: int) -> tuple[str, list[str]] | None:
+    """A process's command name and the fields of /proc/PID/stat after it (None: gone)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    end = text.rindex(")")  # the name may hold spaces and parentheses
+    return text[text.index("(") + 1 : end], text[end + 2 :].split()
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every process: its parent and its command name."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            name, fields = stat
+            out[int(entry.name)] = (int(fields[1]), name)
+    return out
+
+
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User and system CPU time of each of these processes that is still there."""
+    out = {}
+    for pid in pids:
+        stat = _stat(pid)
+        if stat is not None:
+            utime, stime = stat[1][11:13]
+            out[pid] = (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between the readings by processes there at the second one (one that
+    ended in between is left out: its time cannot be read any more)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def _server_and_database(server: subprocess.Popen[bytes]) -> tuple[list[int], list[int]]:
+    everyone = _processes()
+    tree, grew = {server.pid}, True
+    while grew:
+        more = {pid for pid, (parent, _) in everyone.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    database = [pid for pid, (_, name) in everyone.items() if name == "postgres"]
+    return sorted(tree), database
+
+
+def measure(requests: list[bytes], server: subprocess.Popen[bytes], **how: Any) -> Row:
+    """One load run: its result, the 1-minute load average when it ended, and the server's and
+    the database's CPU milliseconds per answered request."""
+    ours, database = _server_and_database(server)
+    before = _cpu_seconds(ours), _cpu_seconds(database)
     result = asyncio.run(run_load("127.0.0.1", PORT, requests, **how))
-    return result, os.getloadavg()[0]
+    ours, database = _server_and_database(server)  # backends opened during the run count too
+    after = _cpu_seconds(ours), _cpu_seconds(database)
+    per = 1000 / max(1, result.requests)
+    return (
+        result,
+        os.getloadavg()[0],
+        _spent(before[0], after[0]) * per,
+        _spent(before[1], after[1]) * per,
+    )
 
 
 def main() -> None:
@@ -163,7 +229,7 @@ def main() -> None:
     from api.auth import mint
     from api.settings import Settings
 
-    results: dict[str, tuple[Result, float]] = {}
+    results: dict[str, Row] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         os.environ["PERSONKORT_DATA_DIR"] = str(folder / "data")  # one key ring for all
@@ -200,26 +266,26 @@ def main() -> None:
             (folder / "card.json").write_text(card)
             # Never looked up before in this night: every card is read from the store.
             results["personkort first sight"] = measure(
-                fresh, rate=None, seconds=args.seconds, connections=8, in_order=True
+                fresh, server, rate=None, seconds=args.seconds, connections=8, in_order=True
             )
             # Warm-up, not counted: connections land on either worker process at random, so
             # after ten passes each process has about 1 card in 1,000 of `seen` still to read.
             for _ in range(args.warm_passes):
-                measure(seen, rate=None, seconds=60, connections=8, in_order=True)
+                measure(seen, server, rate=None, seconds=60, connections=8, in_order=True)
             results[f"personkort at {args.rate:g}/s"] = measure(
-                seen, rate=args.rate, seconds=args.seconds
+                seen, server, rate=args.rate, seconds=args.seconds
             )
-            results["personkort flat out"] = measure(seen, rate=None, seconds=args.seconds)
+            results["personkort flat out"] = measure(seen, server, rate=None, seconds=args.seconds)
         finally:
             stop(server)
         yard_url = fill_yard(idents, cards, card)
         yard = start(["bench.api.yardstick:app"], {**env, "BENCH_YARD_URL": yard_url}, PORT)
         try:
-            measure(seen, rate=None, seconds=5)  # warm-up: connections and the table's pages
+            measure(seen, yard, rate=None, seconds=5)  # warm-up: connections and the table's pages
             results[f"yardstick at {args.rate:g}/s"] = measure(
-                seen, rate=args.rate, seconds=args.seconds
+                seen, yard, rate=args.rate, seconds=args.seconds
             )
-            results["yardstick flat out"] = measure(seen, rate=None, seconds=args.seconds)
+            results["yardstick flat out"] = measure(seen, yard, rate=None, seconds=args.seconds)
         finally:
             stop(yard)
         bare = start(
@@ -227,30 +293,36 @@ def main() -> None:
         )
         try:
             results[f"bare at {args.rate:g}/s"] = measure(
-                seen, rate=args.rate, seconds=args.seconds
+                seen, bare, rate=args.rate, seconds=args.seconds
             )
-            results["bare flat out"] = measure(seen, rate=None, seconds=args.seconds)
+            results["bare flat out"] = measure(seen, bare, rate=None, seconds=args.seconds)
         finally:
             stop(bare)
     print(
         f"card size {len(card.encode())} bytes; {args.persons:,} persons ({cards:,} cards) on "
         f"PostgreSQL; audit on; {WORKERS} uvicorn workers per server; {os.cpu_count()} cores"
     )
-    print(f"{'run':<28}{'requests':>9}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}{'5xx':>6}{'load':>6}")
-    for name, (r, load) in results.items():
+    print("CPU ms/req: CPU time per answered request of the server's processes and of PostgreSQL's")
+    print(
+        f"{'run':<28}{'requests':>9}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}{'5xx':>6}{'load':>6}"
+        f"{'server CPU':>12}{'db CPU':>8}"
+    )
+    for name, (r, load, server_ms, db_ms) in results.items():
         print(
             f"{name:<28}{r.requests:>9}{r.per_second:>9.1f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
-            f"{r.errors_5xx:>6}{load:>6.1f}"
+            f"{r.errors_5xx:>6}{load:>6.1f}{server_ms:>12.2f}{db_ms:>8.2f}"
         )
         other = {s: n for s, n in r.statuses.items() if s != 200}
         if other:
             print(f"{'':<28}answers other than 200: {other}")
+    cpu = results["personkort flat out"][2] / max(1e-9, results["yardstick flat out"][2])
     flat = results["personkort flat out"][0].per_second
     yard_flat = results["yardstick flat out"][0].per_second
     bare_flat = results["bare flat out"][0].per_second
     print(
         f"flat out: personkort/yardstick = {flat / yard_flat:.2f} (target >= 1.00); "
-        f"personkort/bare = {flat / bare_flat:.0%}"
+        f"personkort/bare = {flat / bare_flat:.0%}; server CPU per request, flat out: "
+        f"personkort/yardstick = {cpu:.2f}"
     )
 
 
