@@ -29,14 +29,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import sqlalchemy as sa
 
 from bench.api.client import Result, lookup_request, run_load
 
-Row = tuple[Result, float, float, float]  # result, load average, server and database CPU ms/request
+
+class Row(NamedTuple):
+    """One load run as printed."""
+
+    result: Result
+    load: float  # the 1-minute load average when it ended
+    server_ms: float  # CPU ms per answered request: the server's processes
+    db_ms: float  # and PostgreSQL's
+
 
 PORT = 18731
 PG = os.environ.get("PERSONKORT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -211,7 +219,7 @@ def measure(requests: list[bytes], server: subprocess.Popen[bytes], **how: Any) 
     ours, database = _server_and_database(server)  # backends opened during the run count too
     after = _cpu_seconds(ours), _cpu_seconds(database)
     per = 1000 / max(1, result.requests)
-    return (
+    return Row(
         result,
         os.getloadavg()[0],
         _spent(before[0], after[0]) * per,
@@ -315,10 +323,11 @@ def main() -> None:
         other = {s: n for s, n in r.statuses.items() if s != 200}
         if other:
             print(f"{'':<28}answers other than 200: {other}")
-    cpu = results["personkort flat out"][2] / max(1e-9, results["yardstick flat out"][2])
-    flat = results["personkort flat out"][0].per_second
-    yard_flat = results["yardstick flat out"][0].per_second
-    bare_flat = results["bare flat out"][0].per_second
+    ours, yardstick = results["personkort flat out"], results["yardstick flat out"]
+    cpu = ours.server_ms / max(1e-9, yardstick.server_ms)
+    flat = ours.result.per_second
+    yard_flat = yardstick.result.per_second
+    bare_flat = results["bare flat out"].result.per_second
     print(
         f"flat out: personkort/yardstick = {flat / yard_flat:.2f} (target >= 1.00); "
         f"personkort/bare = {flat / bare_flat:.0%}; server CPU per request, flat out: "
