@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from adapters import read_drop
 from adapters.drop import fingerprint
 from personkort.nightly import run_night
 from personkort.store import models as m
-from personkort.store import open_engine, queries
+from personkort.store import open_engine, pipelined, queries
 from personkort.store.cards import load_card
 
 
@@ -72,3 +75,31 @@ def test_unknown_card_is_none(sample: Path, store_url: str) -> None:
     engine = _served(sample, store_url)
     assert load_card(engine, "pk-0000000000000000") is None
     assert queries.card_for_ident(engine, "15928011418") is None
+
+
+def test_every_served_card_reads_the_same_in_one_round_trip(
+    sample: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a card's six statements go through the driver in one pipeline
+    (store/pipelined.py); each card must equal the one SQLAlchemy reads statement by statement,
+    dates, amounts and decrypted fields included. On SQLite both are SQLAlchemy's."""
+    engine = _served(sample, store_url)
+    with engine.connect() as conn:
+        ids = conn.scalars(sa.select(m.Card.card_id).where(m.Card.valid_to.is_(None))).all()
+    pipelined_cards = [load_card(engine, i) for i in ids]
+    monkeypatch.setattr(pipelined, "on_driver", lambda conn: False)
+    statement_cards = [load_card(engine, i) for i in ids]
+    assert pipelined_cards == statement_cards
+    benefits = [b for c in pipelined_cards if c for b in c.state_benefits]
+    assert any(isinstance(b.daily_rate, Decimal) for b in benefits)
+    assert all(isinstance(b.from_date, dt.date) for b in benefits)
+    assert any(s.free_text for c in pipelined_cards if c for s in c.municipal_services)
+    assert load_card(engine, "no-such-card") is None
+
+
+def test_a_driver_error_in_the_pipeline_is_a_store_error(store_url: str) -> None:
+    """What a lookup answers 503 for: SQLAlchemy's error, on either store."""
+    engine = open_engine(store_url)
+    broken = sa.select(sa.literal_column("1")).select_from(sa.table("no_such_table"))
+    with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError):
+        pipelined.read_all(conn, [(broken, {})])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -18,6 +19,7 @@ from personkort.card import (
 from personkort.store import models as m
 from personkort.store.crypto import KeyRing, context, key_ring, service_context
 from personkort.store.nights import published_night, visible
+from personkort.store.pipelined import read_all
 
 _FOLLOW_UP = ("nav_office", "veileder", "formidlingsgruppe", "kvalifiseringsgruppe")
 _CONTACT = ("address", "postnr", "poststed", "kommunenr", "phone")
@@ -54,14 +56,17 @@ _DETAILS = {
     .order_by(table.record_key, table.id)  # type: ignore[attr-defined]
     for table in (m.IdentHistoryRow, m.StateBenefitRow, m.MeasureRow, m.MunicipalServiceRow)
 }
+# All of them in one round trip where the store allows it (store/pipelined.py).
+_STATEMENTS = (_HEAD, _RECORDS, *_DETAILS.values())
 
 
 def read_card(conn: sa.Connection, card_id: str, night: int, keys: KeyRing) -> Card | None:
     """The card as night ``night`` has it, read on an open connection."""
     params = {"card_id": card_id, "night": night}
-    head = conn.execute(_HEAD, params).first()
-    if head is None:
+    heads, records, *details = read_all(conn, [(s, params) for s in _STATEMENTS])
+    if not heads:
         return None
+    head = heads[0]
     card = Card(
         card_id=card_id,
         night=night,
@@ -69,7 +74,6 @@ def read_card(conn: sa.Connection, card_id: str, night: int, keys: KeyRing) -> C
         skjermet=head.skjermet,
         pending_review=head.pending_review,
     )
-    records = conn.execute(_RECORDS, params).all()
     sources = {}
     for r in records:
         source = Source(r.register, r.source_key, r.location, r.valid_from)
@@ -87,22 +91,18 @@ def read_card(conn: sa.Connection, card_id: str, night: int, keys: KeyRing) -> C
             value = getattr(r, column)
             if value is not None:
                 card.follow_up.append(Sourced((column, value), source))
-    _details(conn, card, params, sources, keys)
+    _details(card, dict(zip(_DETAILS, details, strict=True)), sources, keys)
     return card
 
 
 def _details(
-    conn: sa.Connection,
     card: Card,
-    params: dict[str, object],
+    read: dict[type[m.Base], list[Any]],  # each detail table's rows
     sources: dict[str, Source],
     ring: KeyRing,
 ) -> None:
     def clear(row: sa.Row, table: str, column: str) -> str | None:
         return ring.decrypt(getattr(row, column), context(table, column, row.record_key))
-
-    def rows(table: type[m.Base]) -> list[sa.Row]:
-        return conn.execute(_DETAILS[table], params).all()  # type: ignore[index]
 
     def at(row: sa.Row) -> Source:
         record = sources[row.record_key]
@@ -110,7 +110,7 @@ def _details(
 
     current = {str(s.value) for s in card.idents}
     seen: dict[str, list[Sourced]] = defaultdict(list)
-    for h in rows(m.IdentHistoryRow):
+    for h in read[m.IdentHistoryRow]:
         if h.ident not in current:
             seen[h.ident].append(Sourced(h.ident, at(h)))
     card.earlier_idents = [s for values in seen.values() for s in values]
@@ -128,11 +128,11 @@ def _details(
             clear(b, "state_benefit", "justification"),
             at(b),
         )
-        for b in rows(m.StateBenefitRow)
+        for b in read[m.StateBenefitRow]
     ]
     card.measures = [
         MeasureLine(x.code, x.status, x.from_date, x.to_date, x.organiser, at(x))
-        for x in rows(m.MeasureRow)
+        for x in read[m.MeasureRow]
     ]
     card.municipal_services = [
         ServiceLine(
@@ -151,7 +151,7 @@ def _details(
             ),
             at(s),
         )
-        for s in rows(m.MunicipalServiceRow)
+        for s in read[m.MunicipalServiceRow]
     ]
 
 

@@ -32,6 +32,7 @@ from personkort.store.consents import record_of
 from personkort.store.crypto import KeyRing, key_ring
 from personkort.store.deadline import Deadline
 from personkort.store.nights import published_night
+from personkort.store.pipelined import on_driver, translated
 from personkort.store.queries import card_id_for_ident
 
 _MISSING = object()
@@ -89,7 +90,7 @@ def _night_and_consents(conn: sa.Connection, numbers: Iterable[str]) -> _Current
     """``numbers``: every number of the person, the night card's and those the feed adds (a
     raise or a consent under the fødselsnummer that replaced the card's D-nummer counts)."""
     idents = sorted(numbers)
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+    if on_driver(conn):
         rows = _pg_rows(conn, idents)
     else:
         rows = conn.execute(_NIGHT_AND_CONSENTS, {"idents": idents}).all()
@@ -105,21 +106,16 @@ def _night_and_consents(conn: sa.Connection, numbers: Iterable[str]) -> _Current
 
 
 def _pg_rows(conn: sa.Connection, idents: list[str]) -> list[Any]:
-    """``_PG_NIGHT_AND_CONSENTS`` on the driver, its errors raised as SQLAlchemy's (a lookup
-    answers 503 for them as for any store error); a broken connection leaves the pool."""
-    import psycopg  # the PostgreSQL driver; SQLite stores never get here
-    from psycopg.rows import namedtuple_row
+    """``_PG_NIGHT_AND_CONSENTS`` on the driver, its errors raised as SQLAlchemy's."""
+    from psycopg.rows import namedtuple_row  # the PostgreSQL driver; SQLite stores never get here
 
     driver = conn.connection.driver_connection
-    try:
-        with driver.cursor(row_factory=namedtuple_row) as cur:  # type: ignore[union-attr]
-            cur.execute(_PG_NIGHT_AND_CONSENTS, {"idents": idents}, prepare=True)
-            return cur.fetchall()
-    except psycopg.Error as exc:
-        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-            conn.invalidate()
-            raise sa.exc.OperationalError("night and consents", None, exc) from exc
-        raise sa.exc.DatabaseError("night and consents", None, exc) from exc
+    with (
+        translated(conn, "night and consents"),
+        driver.cursor(row_factory=namedtuple_row) as cur,  # type: ignore[union-attr]
+    ):
+        cur.execute(_PG_NIGHT_AND_CONSENTS, {"idents": idents}, prepare=True)
+        return cur.fetchall()
 
 
 @dataclass(frozen=True, slots=True)
